@@ -1,0 +1,32 @@
+"""Orchestra's own settings, with defaults, read from Django settings (``ORCHESTRA_*``).
+
+Works the same in standalone mode (``orchestra.settings`` sets them from the environment) and inside a
+user's Django project (which sets only the ones it wants to change).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Where users and example workflows reach this server.
+    "ORCHESTRA_URL": "http://127.0.0.1:8000",
+    # local: thread pool inside `orchestra serve` / `orchestra worker`; eager: run inline after commit.
+    "ORCHESTRA_EXECUTOR": "local",
+    "ORCHESTRA_WORKFLOWS": [],
+    # How long a claimed machine task is reserved for the worker that claimed it.
+    "ORCHESTRA_LEASE_SECONDS": 300,
+    "ORCHESTRA_LOCAL_EXECUTOR_THREADS": 4,
+    # How often an idle local executor polls the database for work other processes queued.
+    "ORCHESTRA_POLL_SECONDS": 1.0,
+    # B12's rule: a worker with returned work outstanding gets no new task from the pull buttons.
+    "ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW": True,
+    # Members of this Django group (and superusers) are project admins.
+    "ORCHESTRA_PROJECT_ADMIN_GROUP": "project_admins",
+}
+
+
+def get(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])

@@ -1,0 +1,153 @@
+"""What every service shares: the actor, the event buffer, compare-and-set, compiled versions."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from orchestra.engine.definitions import VersionDef
+from orchestra.engine.errors import Conflict
+from orchestra.models import Event, Step, Worker, WorkflowVersion
+
+ActorLike = AbstractBaseUser | Worker | str | None
+
+
+def actor_parts(actor: ActorLike) -> tuple[int | None, str]:
+    """(user id, label) for the event log; a missing actor is the system itself."""
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, str):
+        return None, actor
+    if isinstance(actor, Worker):
+        return actor.user_id, actor.user.get_username()
+    return actor.pk, actor.get_username()
+
+
+class Tx:
+    """One service call: its clock reading, its actor, and the events it appends on commit."""
+
+    def __init__(self, actor: ActorLike) -> None:
+        self.now: datetime = timezone.now()
+        self.actor_user_id, self.actor = actor_parts(actor)
+        self.events: list[Event] = []
+        self.after_commit: list[Callable[[], None]] = []
+
+    def event(
+        self,
+        action: str,
+        *,
+        project_id: int | None,
+        task_id: int | None = None,
+        from_status: str = "",
+        to_status: str = "",
+        **data: Any,
+    ) -> None:
+        self.events.append(
+            Event(
+                at=self.now,
+                actor_user_id=self.actor_user_id,
+                actor=self.actor,
+                action=action,
+                project_id=project_id,
+                task_id=task_id,
+                from_status=str(from_status),
+                to_status=str(to_status),
+                data=data,
+            )
+        )
+
+    def flush(self) -> None:
+        if self.events:
+            Event.objects.bulk_create(self.events)
+            self.events = []
+        for callback in self.after_commit:
+            transaction.on_commit(callback)
+        self.after_commit = []
+
+
+@contextmanager
+def service(actor: ActorLike) -> Iterator[Tx]:
+    """One transaction; events are written at its end, inside it. A unique-constraint clash is a Conflict."""
+    tx = Tx(actor)
+    try:
+        with transaction.atomic():
+            yield tx
+            tx.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"the change clashed with a concurrent one ({exc}); reload and try again") from exc
+
+
+def cas(queryset: QuerySet[Any], what: str, **updates: Any) -> None:
+    """Compare-and-set: `queryset` filters on the expected state; exactly one row must change."""
+    if queryset.update(**updates) != 1:
+        raise Conflict(f"{what} was changed by someone else first; reload and try again")
+
+
+def lock(model: type[Model], **filters: Any) -> Any:
+    """Fetch one row, locked FOR UPDATE on PostgreSQL (SQLite serialises writers with IMMEDIATE)."""
+    return model._default_manager.select_for_update(of=("self",), no_key=True).get(**filters)  # type: ignore[misc]
+
+
+def share_lock(project_id: int) -> Any:
+    """The project, locked FOR SHARE on PostgreSQL: many readers at once, but no status change meanwhile.
+
+    (Django's ORM has no FOR SHARE.) None if the project does not exist.
+    """
+    from orchestra.models import Project
+
+    if connection.vendor == "postgresql":
+        rows = list(Project.objects.raw("SELECT * FROM orchestra_project WHERE id = %s FOR SHARE", [project_id]))
+    else:
+        rows = list(Project.objects.filter(pk=project_id))
+    return rows[0] if rows else None
+
+
+def supports_skip_locked() -> bool:
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    """A version's definition, rebuilt once per process and kept while its digest is unchanged."""
+
+    id: int
+    digest: str
+    definition: VersionDef
+    order: list[str]
+    ancestors: dict[str, list[str]]
+    step_ids: dict[str, int]
+    slugs_by_step_id: dict[int, str]
+
+
+_cache_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(version_id: int, digest: str) -> CompiledVersion:
+    row = WorkflowVersion.objects.only("definition").get(pk=version_id)
+    definition = VersionDef.model_validate(row.definition)
+    step_ids = dict(Step.objects.filter(version_id=version_id).values_list("slug", "id"))
+    return CompiledVersion(
+        id=version_id,
+        digest=digest,
+        definition=definition,
+        order=definition.topological_order(),
+        ancestors={s.slug: definition.ancestors(s.slug) for s in definition.steps},
+        step_ids=step_ids,
+        slugs_by_step_id={v: k for k, v in step_ids.items()},
+    )
+
+
+def compiled(version: WorkflowVersion) -> CompiledVersion:
+    with _cache_lock:
+        return _compile(version.pk, version.digest)

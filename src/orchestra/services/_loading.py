@@ -1,0 +1,75 @@
+"""Loading the rows a lifecycle service works on, with the project locked first (one lock order)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.engine.definitions import StepDef
+from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
+from orchestra.engine.lifecycle import ProjectStatus
+from orchestra.models import Project, Task, Worker
+from orchestra.services._base import CompiledVersion, compiled
+
+
+@dataclass
+class Loaded:
+    project: Project
+    task: Task
+    step: StepDef
+    cv: CompiledVersion
+
+
+def load_task(task_id: int) -> Loaded:
+    """Lock the task's project (every lifecycle service locks the project first), then read the task."""
+    try:
+        project = (
+            Project.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("version")
+            .get(tasks__id=task_id)
+        )
+    except Project.DoesNotExist:
+        raise NotFound(f"task {task_id} does not exist", task_id=task_id) from None
+    task = Task.objects.get(pk=task_id)
+    cv = compiled(project.version)
+    return Loaded(project, task, cv.definition.step(cv.slugs_by_step_id[task.step_id]), cv)
+
+
+def require_active(project: Project, doing: str) -> None:
+    if project.status != ProjectStatus.ACTIVE:
+        raise ProjectNotActive(
+            f"project {project.pk} is '{project.status}'; {doing} needs it to be Active"
+            + (" (resume it first)" if project.status == ProjectStatus.PAUSED else ""),
+            project_id=project.pk,
+            current=project.status,
+        )
+
+
+def require_open_project(project: Project, doing: str) -> None:
+    if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.PAUSED):
+        raise ProjectNotActive(
+            f"project {project.pk} is '{project.status}'; {doing} needs it to be Active or Paused",
+            project_id=project.pk,
+            current=project.status,
+        )
+
+
+def check_data(data: Any, field: str = "data") -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationError(f"{field}: expected a JSON object, got {type(data).__name__}", field=field)
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field}: not JSON-serializable ({exc})", field=field) from None
+    return data
+
+
+def as_worker(worker: Worker | str) -> Worker:
+    if isinstance(worker, Worker):
+        return worker
+    from orchestra.services.workers import worker_get
+
+    return worker_get(worker)

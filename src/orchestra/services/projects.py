@@ -1,0 +1,142 @@
+"""Projects: create, pause, resume, end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestra import execution
+from orchestra.engine.errors import NotFound, ValidationError
+from orchestra.engine.lifecycle import OPEN, ProjectAction, ProjectStatus, TaskClass, project_transition
+from orchestra.models import Project, WorkflowVersion
+from orchestra.services._base import ActorLike, cas, compiled, lock, service
+from orchestra.services._progress import abort_tasks, advance, task_statuses
+
+
+def _version(workflow_slug: str, version_slug: str) -> WorkflowVersion:
+    try:
+        return WorkflowVersion.objects.select_related("workflow").get(workflow__slug=workflow_slug, slug=version_slug)
+    except WorkflowVersion.DoesNotExist:
+        known = sorted(f"{w}/{v}" for w, v in WorkflowVersion.objects.values_list("workflow__slug", "slug"))
+        raise NotFound(
+            f"workflow_version_slug: no version '{version_slug}' of workflow '{workflow_slug}' is loaded"
+            f" (loaded: {', '.join(known) or 'none; run `orchestra loadworkflow`'})",
+            field="workflow_version_slug",
+        ) from None
+
+
+def _validate_project_input(priority: Any, task_class: Any, project_data: Any, description: Any) -> TaskClass:
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ValidationError(f"priority: expected an integer, got {priority!r}", field="priority")
+    if not isinstance(description, str):
+        raise ValidationError("description: expected a string", field="description")
+    try:
+        klass = TaskClass(task_class)
+    except ValueError:
+        raise ValidationError(
+            f"task_class: expected 'real' or 'training', got {task_class!r}", field="task_class"
+        ) from None
+    if not isinstance(project_data, dict):
+        raise ValidationError("project_data: expected a JSON object", field="project_data")
+    try:
+        json.dumps(project_data)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"project_data: not JSON-serializable ({exc})", field="project_data") from None
+    return klass
+
+
+def project_create(
+    *,
+    workflow_slug: str,
+    version_slug: str,
+    description: str = "",
+    priority: int = 0,
+    task_class: TaskClass | str = TaskClass.REAL,
+    project_data: dict[str, Any] | None = None,
+    actor: ActorLike = None,
+) -> Project:
+    """Start a project of a workflow version; the first tasks are created (and machine steps queued)."""
+    project_data = {} if project_data is None else project_data
+    klass = _validate_project_input(priority, task_class, project_data, description)
+    version = _version(workflow_slug, version_slug)
+    compiled(version)  # warm the definition cache outside the transaction
+    with service(actor) as tx:
+        project = Project.objects.create(
+            version=version,
+            short_description=description,
+            priority=priority,
+            task_class=klass,
+            project_data=project_data,
+            created_at=tx.now,
+            updated_at=tx.now,
+        )
+        tx.event(
+            "project_created",
+            project_id=project.pk,
+            to_status=ProjectStatus.ACTIVE,
+            workflow=workflow_slug,
+            version=version_slug,
+            priority=priority,
+            task_class=str(klass),
+        )
+        advance(tx, project, {})
+    return project
+
+
+def _locked_project(project_id: int) -> Project:
+    try:
+        return lock(Project, pk=project_id)
+    except Project.DoesNotExist:
+        raise NotFound(f"project {project_id} does not exist", project_id=project_id) from None
+
+
+_EVENT_NAMES = {ProjectAction.PAUSE: "project_paused", ProjectAction.RESUME: "project_resumed"}
+
+
+def _change_status(project_id: int, action: ProjectAction, actor: ActorLike) -> Project:
+    with service(actor) as tx:
+        project = _locked_project(project_id)
+        new = project_transition(project.status, action, project_id=project.pk)
+        cas(
+            Project.objects.filter(pk=project.pk, status=project.status),
+            f"project {project.pk}",
+            status=new,
+            updated_at=tx.now,
+        )
+        tx.event(_EVENT_NAMES[action], project_id=project.pk, from_status=project.status, to_status=new)
+        project.status = new
+        if action == ProjectAction.RESUME:
+            # Work that finished while paused may have completed the project, and queued machine work
+            # can run again.
+            advance(tx, project)
+            tx.after_commit.append(execution.work_queued)
+    return project
+
+
+def project_pause(*, project_id: int, actor: ActorLike = None) -> Project:
+    """A paused project hands out no work and accepts no submissions until resumed."""
+    return _change_status(project_id, ProjectAction.PAUSE, actor)
+
+
+def project_resume(*, project_id: int, actor: ActorLike = None) -> Project:
+    return _change_status(project_id, ProjectAction.RESUME, actor)
+
+
+def project_end(*, project_id: int, actor: ActorLike = None) -> Project:
+    """Abort the project and its unfinished tasks; Complete tasks stay Complete (B12 aborted them all)."""
+    with service(actor) as tx:
+        project = _locked_project(project_id)
+        new = project_transition(project.status, ProjectAction.END, project_id=project.pk)
+        cv = compiled(project.version)
+        statuses = task_statuses(project, cv)
+        cas(
+            Project.objects.filter(pk=project.pk, status=project.status),
+            f"project {project.pk}",
+            status=new,
+            updated_at=tx.now,
+            ended_at=tx.now,
+        )
+        abort_tasks(tx, project, cv, [s for s, st in statuses.items() if st in OPEN], statuses)
+        tx.event("project_ended", project_id=project.pk, from_status=project.status, to_status=new)
+        project.status = new
+    return project

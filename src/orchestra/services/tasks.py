@@ -1,0 +1,538 @@
+"""Human task lifecycle: assign, pull, save, submit/accept, return, and the admin actions."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from django.db.models import Q
+
+from orchestra import conf
+from orchestra.engine.errors import (
+    AssignmentError,
+    Conflict,
+    IllegalTransition,
+    NoTaskAvailable,
+    NotFound,
+    PermissionDenied,
+    StateError,
+    ValidationError,
+)
+from orchestra.engine.lifecycle import (
+    IN_HUMAN_HANDS,
+    AssignmentStatus,
+    IterationStatus,
+    ProjectAction,
+    ProjectStatus,
+    Role,
+    StepKind,
+    TaskAction,
+    TaskClass,
+    TaskStatus,
+    project_transition,
+    task_transition,
+)
+from orchestra.engine.policies.review import ReviewContext, Rng, review_needed
+from orchestra.engine.revert import IterationInfo, plan_revert
+from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, WorkerCertification
+from orchestra.services._base import ActorLike, Tx, cas, compiled, service, share_lock
+from orchestra.services._loading import as_worker, check_data, load_task, require_active, require_open_project
+from orchestra.services._progress import (
+    advance,
+    apply_assignment_policy,
+    check_certified,
+    role_for,
+    seat_worker,
+    task_statuses,
+)
+
+_rng: Rng = random.Random()
+
+
+# --- assigning ------------------------------------------------------------------------------------
+
+
+def task_assign(*, task_id: int, worker: Worker | str, actor: ActorLike = None) -> TaskAssignment:
+    """Push a worker onto a task: the entry-level seat, or the next review level when Pending Review."""
+    worker = as_worker(worker)
+    with service(actor) as tx:
+        loaded = load_task(task_id)
+        return seat_worker(tx, project=loaded.project, task=loaded.task, step=loaded.step, worker=worker)
+
+
+def _held(task: Task, worker: Worker) -> TaskAssignment:
+    """The worker's assignment that currently holds the task (status Processing)."""
+    assignment = TaskAssignment.objects.filter(task=task, worker=worker).first()
+    if assignment is None:
+        raise PermissionDenied(
+            f"worker '{worker.username}' has no seat on task {task.pk}",
+            task_id=task.pk,
+            worker=worker.username,
+        )
+    if assignment.status != AssignmentStatus.PROCESSING:
+        raise StateError(
+            f"worker '{worker.username}' already handed task {task.pk} on (their level-{assignment.level}"
+            f" assignment is '{assignment.status}'; the task is '{task.status}')",
+            task_id=task.pk,
+            worker=worker.username,
+            current=task.status,
+        )
+    return assignment
+
+
+def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
+    """Give the worker the next task they may do (B12's "New delivery task" / "New review task").
+
+    Highest project priority first, then the oldest project, then the oldest task. Paused and aborted
+    projects are skipped, and certifications and task class are respected. Concurrent pulls never share a
+    seat: each claim is a compare-and-set under the project's lock.
+    """
+    worker = as_worker(worker)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationError(f"role: expected 'entry_level' or 'reviewer', got {role!r}", field="role") from None
+    target = TaskStatus.AWAITING_PROCESSING if role == Role.ENTRY_LEVEL else TaskStatus.PENDING_REVIEW
+    with service(worker) as tx:
+        if conf.get("ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW"):
+            returned = (
+                TaskAssignment.objects.filter(
+                    worker=worker,
+                    status=AssignmentStatus.PROCESSING,
+                    task__status=TaskStatus.POST_REVIEW_PROCESSING,
+                )
+                .values_list("task_id", flat=True)
+                .first()
+            )
+            if returned is not None:
+                raise AssignmentError(
+                    f"worker '{worker.username}' has returned work outstanding on task {returned};"
+                    " finish and resubmit it before taking a new task",
+                    task_id=returned,
+                    worker=worker.username,
+                )
+        for task_id, project_id in _pull_candidates(worker, role, target):
+            assignment = _try_seat(tx, worker, task_id, project_id, target)
+            if assignment is not None:
+                return assignment
+        raise NoTaskAvailable(_nothing_available_reason(worker, role, target), worker=worker.username, role=role)
+
+
+def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, limit: int = 50) -> list[tuple[int, int]]:
+    held = list(
+        WorkerCertification.objects.filter(worker=worker, role=role).values_list("certification_id", "task_class")
+    )
+    held_real = {c for c, k in held if k == TaskClass.REAL}
+    held_any = {c for c, _ in held}
+    required: dict[int, set[int]] = {}
+    for step_id, cert_id in Step.required_certifications.through.objects.filter(step__kind=StepKind.HUMAN).values_list(
+        "step_id", "certification_id"
+    ):
+        required.setdefault(step_id, set()).add(cert_id)
+    # Steps without certifications are open to anyone (B12), so exclude by what is missing, not include.
+    not_real = [s for s, certs in required.items() if not certs <= held_real]
+    not_any = [s for s, certs in required.items() if not certs <= held_any]
+    eligible = Q(project__task_class=TaskClass.REAL) & ~Q(step_id__in=not_real) | Q(
+        project__task_class=TaskClass.TRAINING
+    ) & ~Q(step_id__in=not_any)
+    return list(
+        Task.objects.filter(status=target, project__status=ProjectStatus.ACTIVE, step__kind=StepKind.HUMAN)
+        .filter(eligible)
+        .exclude(assignments__worker=worker)
+        .order_by("-project__priority", "project__created_at", "project_id", "created_at", "id")
+        .values_list("id", "project_id")[:limit]
+    )
+
+
+def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: TaskStatus) -> TaskAssignment | None:
+    """Seat the worker on one candidate, or None if someone else took it first.
+
+    The project is share-locked: concurrent pulls do not wait for each other (the task's compare-and-set
+    decides between them), while a pause or an end, which lock the project exclusively, wait for us.
+    """
+    project = share_lock(project_id)
+    if project is None or project.status != ProjectStatus.ACTIVE:
+        return None
+    task = Task.objects.get(pk=task_id)
+    if task.status != target:
+        return None
+    cv = compiled(project.version)
+    step = cv.definition.step(cv.slugs_by_step_id[task.step_id])
+    try:
+        return seat_worker(tx, project=project, task=task, step=step, worker=worker, certified=True, cause="pull")
+    except (Conflict, AssignmentError):
+        return None
+
+
+def _nothing_available_reason(worker: Worker, role: Role, target: TaskStatus) -> str:
+    waiting = (
+        Task.objects.filter(status=target, project__status=ProjectStatus.ACTIVE, step__kind=StepKind.HUMAN)
+        .exclude(assignments__worker=worker)
+        .count()
+    )
+    kind = "review" if role == Role.REVIEWER else "delivery"
+    who = "a reviewer" if role == Role.REVIEWER else "an entry-level worker"
+    if waiting == 0:
+        return f"no {kind} task is available for worker '{worker.username}': no task is waiting for {who}"
+    return (
+        f"no {kind} task is available for worker '{worker.username}': {waiting} task(s) are waiting, but none"
+        f" matches your {role} certifications (ask a project admin for the certification the step needs)"
+    )
+
+
+# --- doing the work -------------------------------------------------------------------------------
+
+
+def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> TaskAssignment:
+    """Save a draft. The status never changes, so a save racing a submit cannot undo the submission."""
+    worker = as_worker(worker)
+    data = check_data(data)
+    with service(worker) as tx:
+        assignment = (
+            TaskAssignment.objects.select_related("task", "task__step").filter(task_id=task_id, worker=worker).first()
+        )
+        if assignment is None:
+            if not Task.objects.filter(pk=task_id).exists():
+                raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+            raise PermissionDenied(f"worker '{worker.username}' has no seat on task {task_id}", task_id=task_id)
+        task = assignment.task
+        task_transition(task.status, TaskAction.SAVE, kind=StepKind(task.step.kind), task_id=task.pk)
+        if assignment.status != AssignmentStatus.PROCESSING:
+            raise StateError(
+                f"task {task.pk} is '{task.status}' and worker '{worker.username}' already handed it on;"
+                " only the worker holding it can save",
+                task_id=task.pk,
+            )
+        cas(
+            TaskAssignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.PROCESSING),
+            f"assignment {assignment.pk} of task {task.pk}",
+            in_progress_task_data=data,
+            updated_at=tx.now,
+        )
+        assignment.in_progress_task_data = data
+        tx.event("task_saved", project_id=task.project_id, task_id=task.pk, level=assignment.level)
+        return assignment
+
+
+def task_submit(
+    *,
+    task_id: int,
+    worker: Worker | str,
+    data: dict[str, Any],
+    command: str = "submit",
+    rng: Rng | None = None,
+) -> Task:
+    """Submit (entry level), accept (a reviewer), or resubmit after a return.
+
+    The review policy decides whether a submission or an accept goes to another reviewer (Pending Review)
+    or completes the task; a resubmission goes back to the reviewer who returned it.
+    """
+    worker = as_worker(worker)
+    data = check_data(data)
+    if command not in ("submit", "accept"):
+        raise ValidationError(f"command: expected 'submit' or 'accept', got {command!r}", field="command")
+    with service(worker) as tx:
+        loaded = load_task(task_id)
+        project, task, step = loaded.project, loaded.task, loaded.step
+        current = TaskStatus(task.status)
+        action = TaskAction.ACCEPT if command == "accept" else TaskAction.SUBMIT
+        task_transition(current, action, kind=step.kind, review_needed=False, task_id=task.pk)
+        require_active(project, f"submitting task {task.pk}")
+        assignment = _held(task, worker)
+        statuses = None
+        if step.submission_depends_on:
+            statuses = task_statuses(project, loaded.cv)
+            unmet = [s for s in step.submission_depends_on if statuses.get(s) != TaskStatus.COMPLETE]
+            if unmet:
+                raise StateError(
+                    f"task {task.pk} (step '{step.slug}') cannot be submitted until step(s)"
+                    f" {', '.join(repr(s) for s in unmet)} are Complete (submission_depends_on)",
+                    task_id=task.pk,
+                )
+        resubmit = current == TaskStatus.POST_REVIEW_PROCESSING
+        if resubmit:
+            new = task_transition(current, action, kind=step.kind, task_id=task.pk)
+        else:
+            assert step.review_policy is not None
+            context = ReviewContext(
+                step_slug=step.slug,
+                reviews_so_far=assignment.level,
+                project_data=project.project_data,
+                task_data=data,
+                worker=worker.username,
+            )
+            needed = review_needed(step.review_policy, context, rng or _rng)
+            new = task_transition(current, action, kind=step.kind, review_needed=needed, task_id=task.pk)
+        _hand_on(tx, task, assignment, data, current, new, IterationStatus.REQUESTED_REVIEW)
+        if resubmit:
+            _reopen(tx, task, assignment.level + 1, data)
+        tx.event(
+            "task_resubmitted"
+            if resubmit
+            else ("task_accepted" if current == TaskStatus.REVIEWING else "task_submitted"),
+            project_id=project.pk,
+            task_id=task.pk,
+            from_status=current,
+            to_status=new,
+            worker=worker.username,
+            level=assignment.level,
+        )
+        if new == TaskStatus.PENDING_REVIEW:
+            apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.REVIEWER)
+        elif new == TaskStatus.COMPLETE:
+            if statuses is not None:
+                statuses[step.slug] = TaskStatus.COMPLETE
+            advance(tx, project, statuses)
+        return task
+
+
+def task_return(*, task_id: int, worker: Worker | str, data: dict[str, Any], feedback: str) -> Task:
+    """A reviewer returns the work to the level below with feedback (B12's `reject`)."""
+    worker = as_worker(worker)
+    data = check_data(data)
+    if not isinstance(feedback, str) or not feedback.strip():
+        raise ValidationError("feedback: a return needs feedback telling the worker what to change", field="feedback")
+    with service(worker) as tx:
+        loaded = load_task(task_id)
+        project, task, step = loaded.project, loaded.task, loaded.step
+        current = TaskStatus(task.status)
+        new = task_transition(current, TaskAction.RETURN, kind=step.kind, task_id=task.pk)
+        require_active(project, f"returning task {task.pk}")
+        assignment = _held(task, worker)
+        if assignment.level == 0:
+            raise IllegalTransition(
+                f"worker '{worker.username}' holds the entry-level seat of task {task.pk}; only a reviewer can return",
+                task_id=task.pk,
+            )
+        _hand_on(tx, task, assignment, data, current, new, IterationStatus.PROVIDED_REVIEW, feedback=feedback)
+        _reopen(tx, task, assignment.level - 1, data)
+        tx.event(
+            "task_returned",
+            project_id=project.pk,
+            task_id=task.pk,
+            from_status=current,
+            to_status=new,
+            worker=worker.username,
+            level=assignment.level,
+            feedback=feedback,
+        )
+        return task
+
+
+def _hand_on(
+    tx: Tx,
+    task: Task,
+    assignment: TaskAssignment,
+    data: dict[str, Any],
+    current: TaskStatus,
+    new: TaskStatus,
+    iteration_status: IterationStatus,
+    feedback: str = "",
+) -> None:
+    """The worker's stint ends: task to `new` with `data`, their assignment Submitted, iteration closed."""
+    completed = tx.now if new == TaskStatus.COMPLETE else None
+    cas(
+        Task.objects.filter(pk=task.pk, status=current),
+        f"task {task.pk}",
+        status=new,
+        data=data,
+        updated_at=tx.now,
+        completed_at=completed,
+    )
+    task.status, task.data = new, data
+    cas(
+        TaskAssignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.PROCESSING),
+        f"assignment {assignment.pk} of task {task.pk}",
+        status=AssignmentStatus.SUBMITTED,
+        in_progress_task_data=data,
+        updated_at=tx.now,
+    )
+    Iteration.objects.filter(assignment=assignment, status=IterationStatus.PROCESSING).update(
+        status=iteration_status, submitted_data=data, feedback=feedback, end_datetime=tx.now
+    )
+
+
+def _reopen(tx: Tx, task: Task, level: int, data: dict[str, Any]) -> None:
+    """The assignment at `level` gets the task back with a new iteration."""
+    other = TaskAssignment.objects.get(task=task, level=level)
+    cas(
+        TaskAssignment.objects.filter(pk=other.pk, status=AssignmentStatus.SUBMITTED),
+        f"assignment {other.pk} of task {task.pk}",
+        status=AssignmentStatus.PROCESSING,
+        in_progress_task_data=data,
+        updated_at=tx.now,
+    )
+    Iteration.objects.create(assignment=other, worker_id=other.worker_id, start_datetime=tx.now)
+
+
+# --- admin actions --------------------------------------------------------------------------------
+
+
+def assignment_reassign(*, assignment_id: int, worker: Worker | str, actor: ActorLike = None) -> TaskAssignment:
+    """Move a seat to another worker. Finished iterations stay credited to whoever did them."""
+    worker = as_worker(worker)
+    with service(actor) as tx:
+        task_id = TaskAssignment.objects.filter(pk=assignment_id).values_list("task_id", flat=True).first()
+        if task_id is None:
+            raise NotFound(f"assignment {assignment_id} does not exist", assignment_id=assignment_id)
+        loaded = load_task(task_id)
+        project, task, step = loaded.project, loaded.task, loaded.step
+        require_open_project(project, f"reassigning task {task.pk}")
+        task_transition(task.status, TaskAction.REASSIGN, kind=step.kind, task_id=task.pk)
+        assignment = TaskAssignment.objects.select_related("worker__user").get(pk=assignment_id)
+        previous = assignment.worker
+        if previous.pk == worker.pk:
+            raise ValidationError(
+                f"worker: '{worker.username}' already holds assignment {assignment_id}", field="worker"
+            )
+        if TaskAssignment.objects.filter(task=task, worker=worker).exists():
+            raise AssignmentError(
+                f"worker '{worker.username}' already holds a seat on task {task.pk}; a worker never holds two seats",
+                task_id=task.pk,
+            )
+        role = Role.ENTRY_LEVEL if assignment.level == 0 else Role.REVIEWER
+        check_certified(worker, project, task, step, role)
+        cas(
+            TaskAssignment.objects.filter(pk=assignment.pk, worker_id=previous.pk),
+            f"assignment {assignment.pk}",
+            worker=worker,
+            updated_at=tx.now,
+        )
+        Iteration.objects.filter(assignment=assignment, status=IterationStatus.PROCESSING).update(worker=worker)
+        assignment.worker = worker
+        tx.event(
+            "task_reassigned",
+            project_id=project.pk,
+            task_id=task.pk,
+            from_status=task.status,
+            to_status=task.status,
+            from_worker=previous.username,
+            to_worker=worker.username,
+            level=assignment.level,
+        )
+        return assignment
+
+
+def task_complete_and_skip(*, task_id: int, actor: ActorLike = None, data: dict[str, Any] | None = None) -> Task:
+    """Mark a task Complete without (further) review and create the tasks that follow it.
+
+    B12 could send the task to review instead, and left the next tasks uncreated; both are fixed here.
+    """
+    with service(actor) as tx:
+        loaded = load_task(task_id)
+        project, task, step = loaded.project, loaded.task, loaded.step
+        require_open_project(project, f"completing task {task.pk}")
+        current = TaskStatus(task.status)
+        new = task_transition(current, TaskAction.COMPLETE_AND_SKIP, kind=step.kind, task_id=task.pk)
+        holder = TaskAssignment.objects.filter(task=task, status=AssignmentStatus.PROCESSING).first()
+        final = check_data(data) if data is not None else (holder.in_progress_task_data if holder else task.data)
+        if holder is not None:
+            TaskAssignment.objects.filter(pk=holder.pk).update(status=AssignmentStatus.SUBMITTED, updated_at=tx.now)
+            Iteration.objects.filter(assignment=holder, status=IterationStatus.PROCESSING).update(
+                status=IterationStatus.REQUESTED_REVIEW, submitted_data=final, end_datetime=tx.now
+            )
+        cas(
+            Task.objects.filter(pk=task.pk, status=current),
+            f"task {task.pk}",
+            status=new,
+            data=final,
+            updated_at=tx.now,
+            completed_at=tx.now,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        task.status, task.data = new, final
+        tx.event("task_skipped", project_id=project.pk, task_id=task.pk, from_status=current, to_status=new)
+        advance(tx, project)
+        return task
+
+
+def task_revert(*, task_id: int, iteration_id: int, revert_before: bool = False, actor: ActorLike = None) -> Task:
+    """Roll a human task back to an iteration: later iterations go, the task's data rolls back with them."""
+    with service(actor) as tx:
+        loaded = load_task(task_id)
+        project, task, step = loaded.project, loaded.task, loaded.step
+        if project.status == ProjectStatus.ABORTED:
+            require_open_project(project, f"reverting task {task.pk}")
+        current = TaskStatus(task.status)
+        task_transition(current, TaskAction.REVERT, kind=step.kind, target=TaskStatus.PROCESSING, task_id=task.pk)
+        iterations = list(
+            Iteration.objects.filter(assignment__task=task)
+            .select_related("assignment")
+            .order_by("start_datetime", "id")
+        )
+        plan = plan_revert(
+            [
+                IterationInfo(
+                    it.id,
+                    it.assignment_id,
+                    it.assignment.level,
+                    IterationStatus(it.status),
+                    it.submitted_data,
+                )
+                for it in iterations
+            ],
+            target_id=iteration_id,
+            revert_before=revert_before,
+            current_data={it.assignment_id: it.assignment.in_progress_task_data for it in iterations},
+        )
+        new = task_transition(current, TaskAction.REVERT, kind=step.kind, target=plan.task_status, task_id=task.pk)
+        Iteration.objects.filter(pk__in=plan.delete_iterations).delete()
+        if plan.reopen_iteration is not None:
+            Iteration.objects.filter(pk=plan.reopen_iteration).update(
+                status=IterationStatus.PROCESSING, submitted_data=None, feedback="", end_datetime=None
+            )
+        TaskAssignment.objects.filter(pk__in=plan.delete_assignments).delete()
+        for assignment_id, status in plan.assignment_status.items():
+            fields: dict[str, Any] = {"status": status, "updated_at": tx.now}
+            if assignment_id == plan.processing_assignment:
+                fields["in_progress_task_data"] = plan.task_data or {}
+            TaskAssignment.objects.filter(pk=assignment_id).update(**fields)
+        cas(
+            Task.objects.filter(pk=task.pk, status=current),
+            f"task {task.pk}",
+            status=new,
+            data=plan.task_data,
+            updated_at=tx.now,
+            completed_at=None,
+        )
+        task.status, task.data = new, plan.task_data
+        if project.status == ProjectStatus.COMPLETED:
+            reopened = project_transition(project.status, ProjectAction.REOPEN, project_id=project.pk)
+            cas(
+                Project.objects.filter(pk=project.pk, status=project.status),
+                f"project {project.pk}",
+                status=reopened,
+                ended_at=None,
+                updated_at=tx.now,
+            )
+            tx.event("project_reopened", project_id=project.pk, from_status=project.status, to_status=reopened)
+            project.status = reopened
+        tx.event(
+            "task_reverted",
+            project_id=project.pk,
+            task_id=task.pk,
+            from_status=current,
+            to_status=new,
+            iteration_id=iteration_id,
+            revert_before=revert_before,
+            deleted_iterations=list(plan.delete_iterations),
+            deleted_assignments=list(plan.delete_assignments),
+        )
+        if new == TaskStatus.PENDING_REVIEW:
+            apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.REVIEWER)
+        return task
+
+
+__all__ = [
+    "IN_HUMAN_HANDS",
+    "assignment_reassign",
+    "role_for",
+    "task_assign",
+    "task_complete_and_skip",
+    "task_pull",
+    "task_return",
+    "task_revert",
+    "task_save",
+    "task_submit",
+]

@@ -1,0 +1,102 @@
+"""Workers and their certifications."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from orchestra import conf
+from orchestra.engine.errors import NotFound, ValidationError
+from orchestra.engine.lifecycle import Role, TaskClass
+from orchestra.models import Certification, Worker, WorkerCertification
+
+
+def worker_create(
+    *,
+    username: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    project_admin: bool = False,
+    superuser: bool = False,
+) -> Worker:
+    """Create (or update) a user and its Worker. Idempotent, so sample data can be loaded twice."""
+    if not username:
+        raise ValidationError("username: must not be empty", field="username")
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, _ = user_model.objects.update_or_create(
+            username=username,
+            defaults={
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "is_staff": superuser,
+                "is_superuser": superuser,
+            },
+        )
+        if password is not None:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        if project_admin:
+            group, _ = Group.objects.get_or_create(name=conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP"))
+            user.groups.add(group)
+        worker, _ = Worker.objects.get_or_create(user=user)
+    return worker
+
+
+def worker_get(username: str) -> Worker:
+    try:
+        return Worker.objects.select_related("user").get(user__username=username)
+    except Worker.DoesNotExist:
+        raise NotFound(f"no worker with username {username!r}", username=username)
+
+
+def worker_certify(
+    *,
+    worker: Worker | str,
+    workflow_slug: str,
+    certification_slug: str,
+    role: Role | str = Role.ENTRY_LEVEL,
+    task_class: TaskClass | str = TaskClass.REAL,
+) -> WorkerCertification:
+    """Give a worker a certification. A reviewer certification needs the entry-level one first (B12's rule)."""
+    if isinstance(worker, str):
+        worker = worker_get(worker)
+    role, task_class = Role(role), TaskClass(task_class)
+    try:
+        certification = Certification.objects.get(workflow__slug=workflow_slug, slug=certification_slug)
+    except Certification.DoesNotExist:
+        known = sorted(Certification.objects.filter(workflow__slug=workflow_slug).values_list("slug", flat=True))
+        raise NotFound(
+            f"workflow {workflow_slug!r} has no certification {certification_slug!r}"
+            f" (it has: {', '.join(known) or 'none; is the workflow loaded?'})",
+            workflow=workflow_slug,
+            certification=certification_slug,
+        )
+    with transaction.atomic():
+        if (
+            role == Role.REVIEWER
+            and not WorkerCertification.objects.filter(
+                worker=worker, certification=certification, role=Role.ENTRY_LEVEL, task_class=task_class
+            ).exists()
+        ):
+            raise ValidationError(
+                f"worker {worker.username!r} needs the entry_level {task_class} certification"
+                f" {certification_slug!r} before the reviewer one",
+                field="role",
+            )
+        cert, _ = WorkerCertification.objects.get_or_create(
+            worker=worker, certification=certification, role=role, task_class=task_class
+        )
+    return cert
+
+
+def is_project_admin(user: AbstractBaseUser) -> bool:
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return user.groups.filter(name=conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP")).exists()  # type: ignore[attr-defined]

@@ -1,0 +1,145 @@
+"""Standalone settings: everything is configured by environment variables (12-factor).
+
+| variable | default | meaning |
+|---|---|---|
+| ORCHESTRA_HOME | ./.orchestra | where the SQLite database, uploaded files and the secret key live |
+| ORCHESTRA_DATABASE_URL | sqlite:///$ORCHESTRA_HOME/orchestra.sqlite3 | any URL dj-database-url understands |
+| ORCHESTRA_SECRET_KEY | generated once into $ORCHESTRA_HOME/secret_key | Django's SECRET_KEY |
+| ORCHESTRA_DEBUG | 0 | Django's DEBUG |
+| ORCHESTRA_ALLOWED_HOSTS | localhost,127.0.0.1,[::1] | comma separated |
+| ORCHESTRA_URL | http://127.0.0.1:8000 | the address users and the examples reach Orchestra at |
+| ORCHESTRA_EXECUTOR | local | local (threads in serve/worker), eager (inline, for tests), celery |
+| ORCHESTRA_WORKFLOWS | simple_workflow,journalism_workflow | workflow packages `loadallworkflows` loads |
+
+To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
+INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+ORCHESTRA_HOME = Path(os.environ.get("ORCHESTRA_HOME", ".orchestra")).resolve()
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("ORCHESTRA_SECRET_KEY"):
+        return key
+    path = ORCHESTRA_HOME / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        ORCHESTRA_HOME.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def database_from_url(url: str | None) -> dict[str, object]:
+    """Django DATABASES entry for a URL; SQLite gets WAL, a busy timeout and IMMEDIATE transactions."""
+    if not url:
+        ORCHESTRA_HOME.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{ORCHESTRA_HOME / 'orchestra.sqlite3'}"
+    config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=0))
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # IMMEDIATE: a write transaction takes the write lock when it begins, so two writers queue on
+        # the busy timeout instead of one failing with "database is locked" when it upgrades its lock.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("ORCHESTRA_DEBUG")
+ALLOWED_HOSTS = os.environ.get("ORCHESTRA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "orchestra",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orchestra.standalone_urls"
+WSGI_APPLICATION = "orchestra.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_url(os.environ.get("ORCHESTRA_DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/orchestra/static/"
+STATIC_ROOT = ORCHESTRA_HOME / "static"
+# WhiteNoise serves straight from the apps' static folders (no collectstatic needed) but wants this to exist.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_URL = "/orchestra/media/"
+MEDIA_ROOT = ORCHESTRA_HOME / "media"
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "/orchestra/admin/login/"
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"orchestra": {"handlers": ["console"], "level": os.environ.get("ORCHESTRA_LOG_LEVEL", "INFO")}},
+}
+
+ORCHESTRA_URL = os.environ.get("ORCHESTRA_URL", "http://127.0.0.1:8000")
+ORCHESTRA_EXECUTOR = os.environ.get("ORCHESTRA_EXECUTOR", "local")
+ORCHESTRA_POLL_SECONDS = float(os.environ.get("ORCHESTRA_POLL_SECONDS", "1.0"))
+ORCHESTRA_WORKFLOWS = [
+    w.strip()
+    for w in os.environ.get("ORCHESTRA_WORKFLOWS", "simple_workflow,journalism_workflow").split(",")
+    if w.strip()
+]

@@ -1,0 +1,13 @@
+"""URLs of the standalone server (`orchestra serve`): Orchestra under /orchestra/ plus the Django admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/orchestra/", permanent=False)),
+    path("orchestra/admin/", admin.site.urls),
+    path("orchestra/", include("orchestra.urls")),
+]
