@@ -9,6 +9,7 @@ from orchestra.web import views
 app_name = "orchestra"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("status/", views.status, name="status"),
     path("demo/gallery/", views.demo_gallery, name="demo_gallery"),
     path("files/<path:name>", views.stored_file, name="stored_file"),

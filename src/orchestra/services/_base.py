@@ -99,17 +99,18 @@ def lock(model: type[Model], **filters: Any) -> Any:
 
 
 def share_lock(project_id: int) -> Any:
-    """The project, locked FOR SHARE on PostgreSQL: many readers at once, but no status change meanwhile.
-
-    (Django's ORM has no FOR SHARE.) None if the project does not exist.
-    """
+    """The project (with its version), locked FOR SHARE on PostgreSQL: many readers at once, but no
+    status change meanwhile. Django's ORM has no FOR SHARE. None if the project does not exist."""
     from orchestra.models import Project
 
-    if connection.vendor == "postgresql":
-        rows = list(Project.objects.raw("SELECT * FROM orchestra_project WHERE id = %s FOR SHARE", [project_id]))
-    else:
-        rows = list(Project.objects.filter(pk=project_id))
-    return rows[0] if rows else None
+    projects = Project.objects.select_related("version")
+    if connection.vendor != "postgresql":
+        return projects.filter(pk=project_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM orchestra_project WHERE id = %s FOR SHARE", [project_id])
+        if cursor.fetchone() is None:
+            return None
+    return projects.get(pk=project_id)
 
 
 def supports_skip_locked() -> bool:

@@ -4,6 +4,12 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from orchestra import files
+from orchestra.selectors.overview import home_overview
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """What is loaded and running: workflows and their versions, and the latest projects."""
+    return render(request, "orchestra/home.html", home_overview())
 
 
 def status(request: HttpRequest) -> HttpResponse:

@@ -75,8 +75,9 @@ class Command(OrchestraCommand):
             self._rate_as_demo_worker(rate_id)
         else:
             say(
-                f"\nNow rate the image: log in at {base}/orchestra/ as demo / demo, take the rating task"
-                " (New delivery task), rate the photo and submit. Waiting for the rating..."
+                f"\nNow a human rates the image: the demo worker (demo / demo) takes the rating task"
+                f" (task {rate_id}) in the worker app at {base}/orchestra/ and submits a rating."
+                " Waiting for the rating... (or rerun with --yes to have the demo worker rate it)"
             )
         self._wait(lambda: Task.objects.get(pk=rate_id).status, {"Complete"}, options["timeout"])
         info = project_information([project.pk])[project.pk]

@@ -1,0 +1,100 @@
+"""The Django admin for every model, at /orchestra/admin/ in the standalone server.
+
+Status changes belong to services, so statuses are read-only here; the event log is read-only entirely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from orchestra import models
+
+
+@admin.register(models.Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "updated_at"]
+    search_fields = ["slug", "name"]
+    readonly_fields = ["definition", "code_directory"]
+
+
+@admin.register(models.WorkflowVersion)
+class WorkflowVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "name", "digest", "updated_at"]
+    list_select_related = ["workflow"]
+    readonly_fields = ["definition", "digest"]
+
+
+@admin.register(models.Step)
+class StepAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "kind", "version", "position"]
+    list_select_related = ["version__workflow"]
+    list_filter = ["kind"]
+
+
+@admin.register(models.Certification)
+class CertificationAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "workflow"]
+    list_select_related = ["workflow"]
+
+
+@admin.register(models.Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+
+
+@admin.register(models.WorkerCertification)
+class WorkerCertificationAdmin(admin.ModelAdmin):
+    list_display = ["worker", "certification", "role", "task_class"]
+    list_select_related = ["worker__user", "certification"]
+    list_filter = ["role", "task_class"]
+
+
+@admin.register(models.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["id", "short_description", "version", "status", "priority", "task_class", "created_at"]
+    list_select_related = ["version__workflow"]
+    list_filter = ["status", "task_class"]
+    readonly_fields = ["status", "created_at", "updated_at", "ended_at"]
+
+
+@admin.register(models.Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "step", "status", "attempts", "updated_at"]
+    list_select_related = ["step", "project"]
+    list_filter = ["status"]
+    readonly_fields = ["status", "claim_token", "claimed_by", "lease_expires_at", "attempts", "run_id"]
+
+
+@admin.register(models.TaskAssignment)
+class TaskAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "task", "worker", "level", "status"]
+    list_select_related = ["task", "worker__user"]
+    readonly_fields = ["status"]
+
+
+@admin.register(models.Iteration)
+class IterationAdmin(admin.ModelAdmin):
+    list_display = ["id", "assignment", "worker", "status", "start_datetime", "end_datetime"]
+    list_select_related = ["assignment", "worker__user"]
+    readonly_fields = ["status"]
+
+
+@admin.register(models.Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "at", "actor", "action", "project", "task", "from_status", "to_status"]
+    list_filter = ["action"]
+    search_fields = ["actor", "action"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,105 @@
+"""The `orchestra` command as a user runs it: real processes, a fresh ORCHESTRA_HOME, the default SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "DJANGO_"))}
+    return {**clean, "ORCHESTRA_HOME": str(tmp_path / "home"), "ORCHESTRA_POLL_SECONDS": "0.2"}
+
+
+def orchestra(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestra.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_orchestra_commands_first(env):
+    result = orchestra("--help", env=env)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: orchestra <command>")
+    for command in ("serve", "worker", "demo", "loadworkflow", "loadallworkflows", "loadworkflowsampledata"):
+        assert f"  {command} " in result.stdout
+
+
+def test_bad_definition_exits_1_with_the_problem_and_no_traceback(env, tmp_path):
+    assert orchestra("migrate", env=env).returncode == 0
+    directory = tmp_path / "broken"
+    (directory / "v1").mkdir(parents=True)
+    (directory / "workflow.json").write_text('{"slug": "broken", "name": "Broken"}')
+    (directory / "v1" / "version.json").write_text(
+        '{"slug": "v1", "name": "v1", "steps": [{"slug": "a", "name": "A", "creation_depends_on": ["b"]}]}'
+    )
+    result = orchestra("loadworkflow", str(directory), env=env)
+    assert result.returncode == 1
+    assert "steps[0].creation_depends_on[0]: unknown step 'b'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_yes_runs_the_simple_workflow_offline(env):
+    port = free_port()
+    env = {**env, "ORCHESTRA_URL": f"http://127.0.0.1:{port}"}
+    result = orchestra("demo", "--yes", env=env, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Project with id 1 created!" in out
+    assert f"http://127.0.0.1:{port}/orchestra/static/orchestra/demo/" in out  # the image it crawled
+    assert "Task complete!" in out and "'rating': 5" in out and "Project status: Completed" in out
+
+
+def test_serve_load_examples_serves_the_app_and_prints_logins(env):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestra.cli", "serve", "--load-examples", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        body = b""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/orchestra/demo/gallery/", timeout=2) as response:
+                    body = response.read()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert b"<img" in body
+        image = body.split(b'src="', 1)[1].split(b'"', 1)[0].decode()
+        assert image.startswith(f"http://127.0.0.1:{port}/orchestra/static/")
+        with urllib.request.urlopen(image, timeout=5) as response:
+            assert response.status == 200 and b"<svg" in response.read()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    assert f"Orchestra is running at http://127.0.0.1:{port}/orchestra/" in output
+    for login in ("demo", "journalism-editor", "journalism-copy-editor", "admin"):
+        assert login in output

@@ -1,0 +1,94 @@
+"""Each service call runs a bounded number of queries, the same however many rows there are."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orchestra.execution.runner import drain
+from orchestra.models import Task, Worker
+from orchestra.selectors.projects import project_information
+from orchestra.services.projects import project_create
+from orchestra.services.tasks import task_assign, task_pull, task_return, task_save, task_submit
+from orchestra.services.workers import worker_create
+from tests.support.workflows import NO_REVIEW, human, load, machine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Bounds per call, BEGIN/COMMIT included (SQLite reports them; PostgreSQL does not).
+BOUNDS = {"create": 8, "machine step": 16, "pull": 14, "assign": 12, "save": 6, "submit": 13, "return": 13}
+
+
+def count(fn) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        fn()
+    return len(queries)
+
+
+def _workflow(tmp_path, humans: int):
+    steps = [machine("a"), machine("b", "a"), machine("c", "a"), machine("d", "b", "c")]
+    steps += [human(f"h{i}", "d", review=NO_REVIEW) for i in range(humans)]
+    steps.append(human("reviewed", "d"))
+    load(tmp_path, steps, slug=f"wf{humans}")
+    return f"wf{humans}"
+
+
+def _measure(tmp_path, settings, *, humans: int, backlog: int) -> dict[str, int]:
+    slug = _workflow(tmp_path / str(humans), humans)
+    ann: Worker = worker_create(username=f"ann{humans}")
+    bob: Worker = worker_create(username=f"bob{humans}")
+    for _ in range(backlog):  # other projects waiting in the pool
+        project_create(workflow_slug=slug, version_slug="v1")
+    settings.ORCHESTRA_EXECUTOR = "local"  # queue the machine steps; run one by hand below
+    counts = {"create": count(lambda: project_create(workflow_slug=slug, version_slug="v1"))}
+    settings.ORCHESTRA_EXECUTOR = "eager"
+    counts["machine step"] = count(lambda: drain(limit=1))
+    drain()
+    holder = {}
+    counts["pull"] = count(lambda: holder.setdefault("a", task_pull(worker=ann, role="entry_level")))
+    task_id = holder["a"].task_id
+    counts["save"] = count(lambda: task_save(task_id=task_id, worker=ann, data={"x": 1}))
+    counts["submit"] = count(lambda: task_submit(task_id=task_id, worker=ann, data={"x": 2}))
+    reviewed = Task.objects.filter(step__slug="reviewed", status="Awaiting Processing").first()
+    counts["assign"] = count(lambda: task_assign(task_id=reviewed.pk, worker=ann))
+    task_submit(task_id=reviewed.pk, worker=ann, data={})
+    task_assign(task_id=reviewed.pk, worker=bob)
+    counts["return"] = count(lambda: task_return(task_id=reviewed.pk, worker=bob, data={}, feedback="again"))
+    return counts
+
+
+def test_service_calls_run_bounded_queries_independent_of_size(tmp_path, settings):
+    small = _measure(tmp_path, settings, humans=1, backlog=1)
+    large = _measure(tmp_path, settings, humans=12, backlog=30)
+    assert small == large, (small, large)
+    for name, bound in BOUNDS.items():
+        assert small[name] <= bound, (name, small[name], bound)
+
+
+def test_project_information_is_five_queries_for_any_number_of_projects(tmp_path):
+    load(tmp_path, [machine("a"), human("b", "a")])
+    worker_create(username="ann")
+    worker_create(username="bob")
+    projects = [project_create(workflow_slug="wf", version_slug="v1") for _ in range(8)]
+    for project in projects:
+        task = Task.objects.get(project=project, step__slug="b")
+        task_assign(task_id=task.pk, worker="ann")
+        task_submit(task_id=task.pk, worker="ann", data={})
+        task_assign(task_id=task.pk, worker="bob")
+    one = count(lambda: project_information([projects[0].pk]))
+    many = count(lambda: project_information([p.pk for p in projects]))
+    assert one == many == 5
+
+
+def test_home_page_query_count_does_not_grow_with_projects(tmp_path, client):
+    load(tmp_path, [machine("a")])
+    project_create(workflow_slug="wf", version_slug="v1", description="first")
+    one = count(lambda: client.get("/orchestra/"))
+    for i in range(15):
+        project_create(workflow_slug="wf", version_slug="v1", description=f"p{i}")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/orchestra/")
+    assert response.status_code == 200
+    assert b"p14" in response.content and b"Workflow wf" in response.content
+    assert len(queries) == one == 3
