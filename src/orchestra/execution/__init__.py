@@ -1,15 +1,51 @@
 """Running automated steps after their transaction commits.
 
-`work_queued()` is what services call (on commit) when they queue automated work:
+Services call these (after commit) when they queue automated work:
+- `new_work_owner(n)`: inside the transaction that creates runnable tasks: if this process will run them
+  right after commit, the name to claim them for (saves each task a claim transaction); else None.
+- `run_claims(claims)`: run tasks claimed that way.
+- `work_queued()`: work was queued for whoever polls (retries, resumed projects, unclaimed tasks).
+
+Modes (ORCHESTRA_EXECUTOR):
 - eager: run everything runnable now, in this thread (tests, benchmarks, one-off scripts);
-- local: wake the in-process executor if this process runs one (`orchestra serve` / `orchestra worker`);
-  other processes notice the work on their next poll;
-- celery: (scale-out) sends `run_task` to Celery workers.
+- local: the in-process executor of `orchestra serve` / `orchestra worker`, when this process has one;
+  other processes notice the work on their next poll.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from orchestra import conf
+
+if TYPE_CHECKING:
+    from orchestra.services._progress import Claim
+
+
+def new_work_owner(count: int) -> str | None:
+    mode = conf.get("ORCHESTRA_EXECUTOR")
+    if mode == "eager":
+        from orchestra.execution.runner import eager_owner
+
+        return eager_owner()
+    if mode == "local":
+        from orchestra.execution.local import owner_if_idle
+
+        return owner_if_idle(count)
+    return None
+
+
+def run_claims(claims: Sequence[Claim]) -> None:
+    mode = conf.get("ORCHESTRA_EXECUTOR")
+    if mode == "eager":
+        from orchestra.execution.runner import run_eagerly
+
+        run_eagerly(claims)
+    else:
+        from orchestra.execution.local import submit
+
+        submit(claims)
 
 
 def work_queued() -> None:

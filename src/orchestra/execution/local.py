@@ -1,21 +1,24 @@
 """The local executor: a thread pool inside `orchestra serve` or `orchestra worker`.
 
-A dispatcher thread claims runnable tasks from the database (up to the number of free threads) and runs
+A dispatcher thread claims runnable tasks from the database (up to the number of idle threads) and runs
 them. It wakes when this process queues work, and polls every ORCHESTRA_POLL_SECONDS for work queued by
-other processes, retries that became due, and leases that expired (crashed workers).
+other processes, retries that became due, and leases that expired (crashed workers). Tasks this process
+creates while it has idle threads are claimed in the creating transaction and handed over directly.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
 
 from orchestra import conf
 from orchestra.execution.runner import Heartbeat, execute, owner_name
-from orchestra.services.machine import Claim, machine_claim
+from orchestra.services._progress import Claim
+from orchestra.services.machine import machine_claim
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +30,31 @@ def wake() -> None:
         _current.wake()
 
 
+def owner_if_idle(count: int) -> str | None:
+    executor = _current
+    if executor is None or executor.idle() < count:
+        return None
+    return executor.owner
+
+
+def submit(claims: Sequence[Claim]) -> None:
+    executor = _current
+    if executor is None:
+        # The executor stopped between claim and commit: the leases expire and another executor takes over.
+        log.warning("no local executor to run %s claimed task(s); they will be retried after their lease", len(claims))
+        return
+    for claim in claims:
+        executor.run(claim)
+
+
 class LocalExecutor:
     def __init__(self, threads: int | None = None, poll_seconds: float | None = None) -> None:
         self.threads = threads or conf.get("ORCHESTRA_LOCAL_EXECUTOR_THREADS")
         self.poll_seconds = poll_seconds if poll_seconds is not None else conf.get("ORCHESTRA_POLL_SECONDS")
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._free = threading.Semaphore(self.threads)
+        self._lock = threading.Lock()
+        self._inflight = 0
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="orchestra-step")
         self._dispatcher = threading.Thread(target=self._loop, name="orchestra-dispatcher", daemon=True)
         self.owner = owner_name("local")
@@ -45,45 +66,47 @@ class LocalExecutor:
         log.info("local executor started with %s threads", self.threads)
         return self
 
+    def idle(self) -> int:
+        with self._lock:
+            return self.threads - self._inflight
+
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self, wait: bool = True) -> None:
         global _current
+        if _current is self:
+            _current = None
         self._stop.set()
         self._wake.set()
         self._dispatcher.join()
         self._pool.shutdown(wait=wait)
-        if _current is self:
-            _current = None
+
+    def run(self, claim: Claim) -> None:
+        with self._lock:
+            self._inflight += 1
+        self._pool.submit(self._run, claim)
 
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
                 self._wake.clear()
-                claimed = self._claim_some()
-                if not claimed:
+                if not self._claim_some():
                     self._wake.wait(self.poll_seconds)
         finally:
             connections.close_all()
 
     def _claim_some(self) -> int:
-        free = 0
-        while self._free.acquire(blocking=False):
-            free += 1
-        if free == 0:
-            # Every thread is busy; wait until one frees up (it wakes us).
-            self._wake.wait(self.poll_seconds)
-            return 1
+        idle = self.idle()
+        if idle <= 0:
+            return 0  # a finishing step wakes us
         try:
-            claims = machine_claim(owner=self.owner, limit=free)
+            claims = machine_claim(owner=self.owner, limit=idle)
         except Exception:
             log.exception("claiming work failed; retrying after %ss", self.poll_seconds)
-            claims = []
-        for _ in range(free - len(claims)):
-            self._free.release()
+            return 0
         for claim in claims:
-            self._pool.submit(self._run, claim)
+            self.run(claim)
         return len(claims)
 
     def _run(self, claim: Claim) -> None:
@@ -95,5 +118,6 @@ class LocalExecutor:
             log.exception("running task %s failed unexpectedly", claim.task_id)
         finally:
             connections.close_all()
-            self._free.release()
+            with self._lock:
+                self._inflight -= 1
             self._wake.set()

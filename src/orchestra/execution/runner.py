@@ -7,13 +7,15 @@ import os
 import socket
 import threading
 import traceback as tb
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import close_old_connections
 
 from orchestra.engine.errors import Conflict, OrchestraError
+from orchestra.services._progress import Claim
 from orchestra.services.machine import (
-    Claim,
     machine_claim,
     machine_fail,
     machine_heartbeat,
@@ -31,7 +33,7 @@ def owner_name(label: str = "local") -> str:
 def execute(claim: Claim) -> None:
     """Run `claim`'s step and record the outcome. A refused result (lost lease) is logged, not raised."""
     try:
-        spec = machine_run_spec(task_id=claim.task_id)
+        spec = machine_run_spec(claim)
         step = spec.step
         if step.execution_function is None:
             raise OrchestraError(f"step '{step.slug}' has no execution_function to run")
@@ -78,27 +80,55 @@ def _record_failure(claim: Claim, exc: BaseException, *, retry: bool) -> None:
 _state = threading.local()
 
 
-def drain(limit: int | None = None) -> int:
-    """Run runnable tasks in this thread until none is left (eager mode). Returns how many ran.
+def eager_owner() -> str:
+    owner: str | None = getattr(_state, "owner", None)
+    if owner is None:
+        owner = _state.owner = owner_name("eager")
+    return owner
 
-    Re-entrant calls (a completed step queues the next one from inside this loop) return at once; the
-    outer loop picks the new work up.
+
+def run_eagerly(claims: Sequence[Claim]) -> None:
+    """Run claimed tasks in this thread (eager mode), after whatever this thread is already running."""
+    _queue().extend(claims)
+    _loop()
+
+
+def drain(limit: int | None = None) -> int:
+    """Claim and run runnable tasks in this thread until none is left (eager mode). Returns how many ran."""
+    _state.poll = True
+    return _loop(limit=limit)
+
+
+def _queue() -> deque[Claim]:
+    queue: deque[Claim] | None = getattr(_state, "queue", None)
+    if queue is None:
+        queue = _state.queue = deque()
+    return queue
+
+
+def _loop(limit: int | None = None) -> int:
+    """Work through queued claims, polling the database when asked to.
+
+    Re-entrant calls (a completed step queues the next one from inside this loop) only add to the queue;
+    the outer loop runs it, so the stack stays flat however long the chain of steps is.
     """
-    if getattr(_state, "draining", False):
+    if getattr(_state, "running", False):
         return 0
-    _state.draining = True
+    _state.running = True
+    queue = _queue()
     ran = 0
-    owner = owner_name("eager")
     try:
         while limit is None or ran < limit:
-            claims = machine_claim(owner=owner, limit=1)
-            if not claims:
+            if not queue and getattr(_state, "poll", False):
+                _state.poll = False
+                queue.extend(machine_claim(owner=eager_owner(), limit=1))
+                _state.poll = bool(queue)  # keep polling while the database has work
+            if not queue:
                 break
-            for claim in claims:
-                execute(claim)
-                ran += 1
+            execute(queue.popleft())
+            ran += 1
     finally:
-        _state.draining = False
+        _state.running = False
     return ran
 
 

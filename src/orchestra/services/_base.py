@@ -39,7 +39,7 @@ class Tx:
     def __init__(self, actor: ActorLike) -> None:
         self.now: datetime = timezone.now()
         self.actor_user_id, self.actor = actor_parts(actor)
-        self.events: list[Event] = []
+        self.events: list[tuple[Any, ...]] = []
         self.after_commit: list[Callable[[], None]] = []
 
     def event(
@@ -53,26 +53,46 @@ class Tx:
         **data: Any,
     ) -> None:
         self.events.append(
-            Event(
-                at=self.now,
-                actor_user_id=self.actor_user_id,
-                actor=self.actor,
-                action=action,
-                project_id=project_id,
-                task_id=task_id,
-                from_status=str(from_status),
-                to_status=str(to_status),
-                data=data,
+            (
+                self.now,
+                self.actor_user_id,
+                self.actor,
+                action,
+                project_id,
+                task_id,
+                str(from_status),
+                str(to_status),
+                data,
             )
         )
 
     def flush(self) -> None:
         if self.events:
-            Event.objects.bulk_create(self.events)
+            insert_events(self.events)
             self.events = []
         for callback in self.after_commit:
             transaction.on_commit(callback)
         self.after_commit = []
+
+
+_EVENT_COLUMNS = ("at", "actor_user_id", "actor", "action", "project_id", "task_id", "from_status", "to_status", "data")
+
+
+def insert_events(rows: list[tuple[Any, ...]]) -> None:
+    """Append event rows with one prepared statement: they are on every write path, and the ORM's
+    bulk_create costs several times more than the insert itself."""
+    at, data = Event._meta.get_field("at"), Event._meta.get_field("data")
+    prepared = [
+        (at.get_db_prep_value(row[0], connection), *row[1:8], data.get_db_prep_value(row[8], connection))
+        for row in rows
+    ]
+    columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} ({columns}) VALUES ({placeholders})",
+            prepared,
+        )
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from typing import Any
 
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
-from orchestra.engine.lifecycle import ProjectStatus
+from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
 from orchestra.models import Project, Task, Worker
 from orchestra.services._base import CompiledVersion, compiled
 
@@ -19,6 +19,9 @@ class Loaded:
     task: Task
     step: StepDef
     cv: CompiledVersion
+    # Every task of the project by step slug, read after the lock; update it with the call's own change
+    # before handing it to `advance`.
+    statuses: dict[str, TaskStatus]
 
 
 def load_task(task_id: int) -> Loaded:
@@ -31,9 +34,12 @@ def load_task(task_id: int) -> Loaded:
         )
     except Project.DoesNotExist:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id) from None
-    task = Task.objects.get(pk=task_id)
+    # Read after the lock (a new statement), so a change committed by the previous lock holder is seen.
+    tasks = list(Task.objects.filter(project=project))
+    task = next(t for t in tasks if t.pk == task_id)
     cv = compiled(project.version)
-    return Loaded(project, task, cv.definition.step(cv.slugs_by_step_id[task.step_id]), cv)
+    statuses = {cv.slugs_by_step_id[t.step_id]: TaskStatus(t.status) for t in tasks}
+    return Loaded(project, task, cv.definition.step(cv.slugs_by_step_id[task.step_id]), cv, statuses)
 
 
 def require_active(project: Project, doing: str) -> None:

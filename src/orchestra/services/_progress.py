@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from orchestra import execution
+from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import AssignmentError, CertificationError, OrchestraError
 from orchestra.engine.lifecycle import (
@@ -176,16 +180,35 @@ def apply_assignment_policy(tx: Tx, *, project: Project, task: Task, step: StepD
         )
 
 
-def prerequisites(project: Project, cv: CompiledVersion, slug: str) -> dict[str, Any]:
+def prerequisites(project_id: int, cv: CompiledVersion, slug: str) -> dict[str, Any]:
     """Outputs of every transitive `creation_depends_on` ancestor of `slug`, keyed by step slug."""
     ancestors = cv.ancestors[slug]
     if not ancestors:
         return {}
-    rows = Task.objects.filter(project=project, step_id__in=[cv.step_ids[a] for a in ancestors]).values_list(
+    rows = Task.objects.filter(project_id=project_id, step_id__in=[cv.step_ids[a] for a in ancestors]).values_list(
         "step_id", "data"
     )
     data = {cv.slugs_by_step_id[step_id]: value for step_id, value in rows}
     return {slug: data[slug] for slug in ancestors if slug in data}
+
+
+# Kinds an executor runs itself. External steps wait for an outside service to report back.
+RUNNABLE_KINDS = frozenset({StepKind.MACHINE})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed attempt, with what its runner needs to start without reading the task again."""
+
+    task_id: int
+    token: uuid.UUID
+    attempt: int
+    owner: str
+    project_id: int
+    version_id: int
+    digest: str
+    step_slug: str
+    project_data: dict[str, Any]
 
 
 def task_statuses(project: Project, cv: CompiledVersion) -> dict[str, TaskStatus]:
@@ -203,7 +226,9 @@ def advance(tx: Tx, project: Project, statuses: dict[str, TaskStatus] | None = N
         if is_builtin_always(step.creation_policy):
             return True
         try:
-            return creation_allowed(step.creation_policy, prerequisites(project, cv, step.slug), project.project_data)
+            return creation_allowed(
+                step.creation_policy, prerequisites(project.pk, cv, step.slug), project.project_data
+            )
         except Exception as exc:
             raise PolicyError(
                 f"step '{step.slug}': creation policy {step.creation_policy.path} raised {exc!r}",
@@ -211,39 +236,73 @@ def advance(tx: Tx, project: Project, statuses: dict[str, TaskStatus] | None = N
             ) from exc
 
     result = plan(cv.definition, statuses, creation_allowed=allowed, topological_order=cv.order)
-    created: list[Task] = []
     if result.create:
-        created = Task.objects.bulk_create(
-            [
-                Task(
-                    project=project,
-                    step_id=cv.step_ids[slug],
-                    status=TaskStatus.AWAITING_PROCESSING,
-                    created_at=tx.now,
-                    updated_at=tx.now,
-                )
-                for slug in result.create
-            ]
+        return _create_tasks(tx, project, cv, result.create, statuses)
+    if result.project_complete and project.status == ProjectStatus.ACTIVE:
+        complete_project(tx, project, cv, statuses, reason=result.reason)
+    return []
+
+
+def _create_tasks(
+    tx: Tx, project: Project, cv: CompiledVersion, slugs: tuple[str, ...], statuses: dict[str, TaskStatus]
+) -> list[Task]:
+    """Create the tasks of `slugs`. When this process will run automated work right after commit, those
+    tasks are created already claimed, which saves each a claim transaction."""
+    steps = [cv.definition.step(slug) for slug in slugs]
+    runnable = [s.slug for s in steps if s.kind in RUNNABLE_KINDS]
+    owner = execution.new_work_owner(len(runnable)) if runnable and project.status == ProjectStatus.ACTIVE else None
+    lease = timedelta(seconds=conf.get("ORCHESTRA_LEASE_SECONDS"))
+    tasks = []
+    for step in steps:
+        task = Task(project=project, step_id=cv.step_ids[step.slug], created_at=tx.now, updated_at=tx.now)
+        if owner is not None and step.slug in runnable:
+            task.status, task.attempts = TaskStatus.PROCESSING, 1
+            task.claim_token, task.claimed_by, task.lease_expires_at = uuid.uuid4(), owner, tx.now + lease
+        tasks.append(task)
+    created = Task.objects.bulk_create(tasks)
+    claims = []
+    queued = False
+    for step, task in zip(steps, created, strict=True):
+        statuses[step.slug] = TaskStatus(task.status)
+        tx.event(
+            "task_created",
+            project_id=project.pk,
+            task_id=task.pk,
+            to_status=TaskStatus.AWAITING_PROCESSING,
+            step=step.slug,
         )
-        automated = []
-        for slug, task in zip(result.create, created, strict=True):
-            statuses[slug] = TaskStatus.AWAITING_PROCESSING
+        if step.kind == StepKind.HUMAN:
+            apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.ENTRY_LEVEL)
+        elif task.claim_token is not None:
             tx.event(
-                "task_created",
+                "task_claimed",
                 project_id=project.pk,
                 task_id=task.pk,
-                to_status=TaskStatus.AWAITING_PROCESSING,
-                step=slug,
+                from_status=TaskStatus.AWAITING_PROCESSING,
+                to_status=TaskStatus.PROCESSING,
+                attempt=1,
+                owner=owner,
+                took_over="",
             )
-            step = cv.definition.step(slug)
-            if step.kind == StepKind.HUMAN:
-                apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.ENTRY_LEVEL)
-            else:
-                automated.append(task.pk)
-        if automated:
-            tx.after_commit.append(execution.work_queued)
-    elif result.project_complete and project.status == ProjectStatus.ACTIVE:
-        complete_project(tx, project, cv, statuses, reason=result.reason)
+            claims.append(
+                Claim(
+                    task.pk,
+                    task.claim_token,
+                    1,
+                    task.claimed_by,
+                    project.pk,
+                    cv.id,
+                    cv.digest,
+                    step.slug,
+                    project.project_data,
+                )
+            )
+        else:
+            queued = True
+    if claims:
+        tx.after_commit.append(functools.partial(execution.run_claims, claims))
+    if queued:
+        tx.after_commit.append(execution.work_queued)
     return created
 
 

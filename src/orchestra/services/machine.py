@@ -17,27 +17,16 @@ from django.db.models import F, Q
 
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
-from orchestra.engine.errors import Conflict, NotFound
-from orchestra.engine.lifecycle import ProjectStatus, StepKind, TaskAction, TaskStatus, task_transition
+from orchestra.engine.errors import Conflict
+from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, task_transition
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
 from orchestra.models import Project, Task
 from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked
 from orchestra.services._loading import check_data, load_task, require_open_project
-from orchestra.services._progress import advance, prerequisites
+from orchestra.services._progress import RUNNABLE_KINDS, Claim, advance, prerequisites
 
 _rng: Rng = random.Random()
-
-# Kinds an executor runs itself. External steps wait for an outside service to report back.
-RUNNABLE_KINDS = [StepKind.MACHINE]
-
-
-@dataclass(frozen=True)
-class Claim:
-    task_id: int
-    token: uuid.UUID
-    attempt: int
-    owner: str
 
 
 @dataclass(frozen=True)
@@ -57,7 +46,7 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
         due = Q(status=TaskStatus.AWAITING_PROCESSING) & (Q(run_after__isnull=True) | Q(run_after__lte=tx.now))
         expired = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=tx.now)
         queryset = Task.objects.filter(
-            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=RUNNABLE_KINDS
+            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS)
         )
         if task_ids is not None:
             queryset = queryset.filter(pk__in=task_ids)
@@ -74,9 +63,10 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
                 "project__version_id",
                 "project__version__digest",
                 "step_id",
+                "project__project_data",
             )[:limit]
         )
-        for task_id, status, old_token, attempts, project_id, old_owner, version_id, digest, step_id in rows:
+        for task_id, status, old_token, attempts, project_id, old_owner, version_id, digest, step_id, data in rows:
             cv = _compile(version_id, digest)
             step = cv.definition.step(cv.slugs_by_step_id[step_id])
             if status == TaskStatus.PROCESSING and not attempts_left(step.retry, attempts):
@@ -121,7 +111,7 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
                 owner=owner,
                 took_over=old_owner if status == TaskStatus.PROCESSING else "",
             )
-            claims.append(Claim(task_id, token, attempts + 1, owner))
+            claims.append(Claim(task_id, token, attempts + 1, owner, project_id, version_id, digest, step.slug, data))
     return claims
 
 
@@ -138,18 +128,14 @@ def machine_heartbeat(*, task_id: int, token: uuid.UUID) -> bool:
     )
 
 
-def machine_run_spec(*, task_id: int) -> RunSpec:
+def machine_run_spec(claim: Claim) -> RunSpec:
     """What a runner needs to execute a claimed task: the step, project data and prerequisites."""
-    try:
-        task = Task.objects.select_related("project__version").get(pk=task_id)
-    except Task.DoesNotExist:
-        raise NotFound(f"task {task_id} does not exist", task_id=task_id) from None
-    project = task.project
-    cv = _compile(project.version_id, project.version.digest)
-    slug = cv.slugs_by_step_id[task.step_id]
+    cv = _compile(claim.version_id, claim.digest)
+    step = cv.definition.step(claim.step_slug)
     # B12 hands machine steps the project data with the project's id added.
-    project_data = {**project.project_data, "project_id": project.pk}
-    return RunSpec(task.pk, project.pk, cv.definition.step(slug), project_data, prerequisites(project, cv, slug))
+    project_data = {**claim.project_data, "project_id": claim.project_id}
+    inputs = prerequisites(claim.project_id, cv, claim.step_slug)
+    return RunSpec(claim.task_id, claim.project_id, step, project_data, inputs)
 
 
 def _refused(task: Task, token: uuid.UUID) -> Conflict:
@@ -190,8 +176,8 @@ def machine_succeed(*, task_id: int, token: uuid.UUID, output: dict[str, Any], a
             function=step.execution_function.path if step.execution_function else "",
             inputs=loaded.cv.ancestors[step.slug],
         )
-        task.status = new
-        advance(tx, project)
+        task.status = loaded.statuses[step.slug] = new
+        advance(tx, project, loaded.statuses)
 
 
 def machine_fail(

@@ -43,7 +43,6 @@ from orchestra.services._progress import (
     check_certified,
     role_for,
     seat_worker,
-    task_statuses,
 )
 
 _rng: Rng = random.Random()
@@ -239,9 +238,8 @@ def task_submit(
         task_transition(current, action, kind=step.kind, review_needed=False, task_id=task.pk)
         require_active(project, f"submitting task {task.pk}")
         assignment = _held(task, worker)
-        statuses = None
+        statuses = loaded.statuses
         if step.submission_depends_on:
-            statuses = task_statuses(project, loaded.cv)
             unmet = [s for s in step.submission_depends_on if statuses.get(s) != TaskStatus.COMPLETE]
             if unmet:
                 raise StateError(
@@ -280,8 +278,7 @@ def task_submit(
         if new == TaskStatus.PENDING_REVIEW:
             apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.REVIEWER)
         elif new == TaskStatus.COMPLETE:
-            if statuses is not None:
-                statuses[step.slug] = TaskStatus.COMPLETE
+            statuses[step.slug] = TaskStatus.COMPLETE
             advance(tx, project, statuses)
         return task
 
@@ -443,7 +440,8 @@ def task_complete_and_skip(*, task_id: int, actor: ActorLike = None, data: dict[
         )
         task.status, task.data = new, final
         tx.event("task_skipped", project_id=project.pk, task_id=task.pk, from_status=current, to_status=new)
-        advance(tx, project)
+        loaded.statuses[step.slug] = new
+        advance(tx, project, loaded.statuses)
         return task
 
 
