@@ -118,19 +118,12 @@ def lock(model: type[Model], **filters: Any) -> Any:
     return model._default_manager.select_for_update(of=("self",), no_key=True).get(**filters)  # type: ignore[misc]
 
 
-def share_lock(project_id: int) -> Any:
-    """The project (with its version), locked FOR SHARE on PostgreSQL: many readers at once, but no
-    status change meanwhile. Django's ORM has no FOR SHARE. None if the project does not exist."""
-    from orchestra.models import Project
-
-    projects = Project.objects.select_related("version")
-    if connection.vendor != "postgresql":
-        return projects.filter(pk=project_id).first()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM orchestra_project WHERE id = %s FOR SHARE", [project_id])
-        if cursor.fetchone() is None:
-            return None
-    return projects.get(pk=project_id)
+def share_lock(project_id: int) -> None:
+    """Lock the project FOR SHARE on PostgreSQL: many readers at once, but no status change meanwhile
+    (Django's ORM has no FOR SHARE). SQLite needs nothing: its write transactions are serialised."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM orchestra_project WHERE id = %s FOR SHARE", [project_id])
 
 
 def supports_skip_locked() -> bool:

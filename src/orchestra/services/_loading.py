@@ -22,6 +22,13 @@ class Loaded:
     # Every task of the project by step slug, read after the lock; update it with the call's own change
     # before handing it to `advance`.
     statuses: dict[str, TaskStatus]
+    # Every task's output by step slug (for prerequisites, without reading them again).
+    outputs: dict[str, Any]
+
+    def changed(self, status: TaskStatus, data: Any) -> None:
+        """Record this call's change to its own task before handing the state to `advance`."""
+        self.task.status = self.statuses[self.step.slug] = status
+        self.task.data = self.outputs[self.step.slug] = data
 
 
 def load_task(task_id: int) -> Loaded:
@@ -38,8 +45,10 @@ def load_task(task_id: int) -> Loaded:
     tasks = list(Task.objects.filter(project=project))
     task = next(t for t in tasks if t.pk == task_id)
     cv = compiled(project.version)
-    statuses = {cv.slugs_by_step_id[t.step_id]: TaskStatus(t.status) for t in tasks}
-    return Loaded(project, task, cv.definition.step(cv.slugs_by_step_id[task.step_id]), cv, statuses)
+    slugs = cv.slugs_by_step_id
+    statuses = {slugs[t.step_id]: TaskStatus(t.status) for t in tasks}
+    outputs = {slugs[t.step_id]: t.data for t in tasks}
+    return Loaded(project, task, cv.definition.step(slugs[task.step_id]), cv, statuses, outputs)
 
 
 def require_active(project: Project, doing: str) -> None:

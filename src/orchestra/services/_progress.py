@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -98,7 +99,12 @@ def seat_worker(
     current = TaskStatus(task.status)
     new_status = task_transition(current, TaskAction.ASSIGN, kind=step.kind, task_id=task.pk)
     role = role_for(current)
-    seats = list(TaskAssignment.objects.filter(task=task).values_list("worker_id", "level"))
+    # An Awaiting Processing task has no seats yet (a revert to that status removes them all).
+    seats = (
+        []
+        if role == Role.ENTRY_LEVEL
+        else list(TaskAssignment.objects.filter(task=task).values_list("worker_id", "level"))
+    )
     if any(worker_id == worker.pk for worker_id, _ in seats):
         raise AssignmentError(
             f"worker '{worker.username}' already holds a seat on task {task.pk}; a worker never holds two"
@@ -209,6 +215,8 @@ class Claim:
     digest: str
     step_slug: str
     project_data: dict[str, Any]
+    # Known when the task was claimed by the transaction that created it; else read before running.
+    prerequisites: dict[str, Any] | None = None
 
 
 def task_statuses(project: Project, cv: CompiledVersion) -> dict[str, TaskStatus]:
@@ -216,19 +224,31 @@ def task_statuses(project: Project, cv: CompiledVersion) -> dict[str, TaskStatus
     return {cv.slugs_by_step_id[step_id]: TaskStatus(status) for step_id, status in rows}
 
 
-def advance(tx: Tx, project: Project, statuses: dict[str, TaskStatus] | None = None) -> list[Task]:
-    """Create the tasks whose dependencies are now Complete, and complete the project when it is done."""
+def advance(
+    tx: Tx,
+    project: Project,
+    statuses: dict[str, TaskStatus] | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> list[Task]:
+    """Create the tasks whose dependencies are now Complete, and complete the project when it is done.
+
+    `statuses` and `outputs` (by step slug) are the project's tasks as the caller read them after taking
+    the project lock, with its own change applied; without them they are read here.
+    """
     cv = compiled(project.version)
     if statuses is None:
         statuses = task_statuses(project, cv)
+
+    def inputs(slug: str) -> dict[str, Any]:
+        if outputs is None:
+            return prerequisites(project.pk, cv, slug)
+        return {a: outputs[a] for a in cv.ancestors[slug] if a in outputs}
 
     def allowed(step: StepDef) -> bool:
         if is_builtin_always(step.creation_policy):
             return True
         try:
-            return creation_allowed(
-                step.creation_policy, prerequisites(project.pk, cv, step.slug), project.project_data
-            )
+            return creation_allowed(step.creation_policy, inputs(step.slug), project.project_data)
         except Exception as exc:
             raise PolicyError(
                 f"step '{step.slug}': creation policy {step.creation_policy.path} raised {exc!r}",
@@ -237,14 +257,19 @@ def advance(tx: Tx, project: Project, statuses: dict[str, TaskStatus] | None = N
 
     result = plan(cv.definition, statuses, creation_allowed=allowed, topological_order=cv.order)
     if result.create:
-        return _create_tasks(tx, project, cv, result.create, statuses)
+        return _create_tasks(tx, project, cv, result.create, statuses, inputs)
     if result.project_complete and project.status == ProjectStatus.ACTIVE:
         complete_project(tx, project, cv, statuses, reason=result.reason)
     return []
 
 
 def _create_tasks(
-    tx: Tx, project: Project, cv: CompiledVersion, slugs: tuple[str, ...], statuses: dict[str, TaskStatus]
+    tx: Tx,
+    project: Project,
+    cv: CompiledVersion,
+    slugs: tuple[str, ...],
+    statuses: dict[str, TaskStatus],
+    inputs: Callable[[str], dict[str, Any]],
 ) -> list[Task]:
     """Create the tasks of `slugs`. When this process will run automated work right after commit, those
     tasks are created already claimed, which saves each a claim transaction."""

@@ -134,7 +134,9 @@ def machine_run_spec(claim: Claim) -> RunSpec:
     step = cv.definition.step(claim.step_slug)
     # B12 hands machine steps the project data with the project's id added.
     project_data = {**claim.project_data, "project_id": claim.project_id}
-    inputs = prerequisites(claim.project_id, cv, claim.step_slug)
+    inputs = claim.prerequisites
+    if inputs is None:
+        inputs = prerequisites(claim.project_id, cv, claim.step_slug)
     return RunSpec(claim.task_id, claim.project_id, step, project_data, inputs)
 
 
@@ -176,8 +178,8 @@ def machine_succeed(*, task_id: int, token: uuid.UUID, output: dict[str, Any], a
             function=step.execution_function.path if step.execution_function else "",
             inputs=loaded.cv.ancestors[step.slug],
         )
-        task.status = loaded.statuses[step.slug] = new
-        advance(tx, project, loaded.statuses)
+        loaded.changed(new, output)
+        advance(tx, project, loaded.statuses, loaded.outputs)
 
 
 def machine_fail(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from orchestra import conf
 from orchestra.engine.errors import (
@@ -121,19 +121,16 @@ def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, limit: int 
     held = list(
         WorkerCertification.objects.filter(worker=worker, role=role).values_list("certification_id", "task_class")
     )
-    held_real = {c for c, k in held if k == TaskClass.REAL}
-    held_any = {c for c, _ in held}
-    required: dict[int, set[int]] = {}
-    for step_id, cert_id in Step.required_certifications.through.objects.filter(step__kind=StepKind.HUMAN).values_list(
-        "step_id", "certification_id"
-    ):
-        required.setdefault(step_id, set()).add(cert_id)
-    # Steps without certifications are open to anyone (B12), so exclude by what is missing, not include.
-    not_real = [s for s, certs in required.items() if not certs <= held_real]
-    not_any = [s for s, certs in required.items() if not certs <= held_any]
-    eligible = Q(project__task_class=TaskClass.REAL) & ~Q(step_id__in=not_real) | Q(
-        project__task_class=TaskClass.TRAINING
-    ) & ~Q(step_id__in=not_any)
+    held_real = [c for c, k in held if k == TaskClass.REAL]
+    held_any = [c for c, _ in held]
+    # A step is open to the worker when it requires no certification the worker lacks (steps without
+    # certifications are open to anyone, as in B12). Real projects need real certifications.
+    required = Step.required_certifications.through.objects.filter(step_id=OuterRef("step_id"))
+    lacks_real = Exists(required.exclude(certification_id__in=held_real))
+    lacks_any = Exists(required.exclude(certification_id__in=held_any))
+    eligible = (
+        Q(project__task_class=TaskClass.REAL) & ~lacks_real | Q(project__task_class=TaskClass.TRAINING) & ~lacks_any
+    )
     return list(
         Task.objects.filter(status=target, project__status=ProjectStatus.ACTIVE, step__kind=StepKind.HUMAN)
         .filter(eligible)
@@ -149,11 +146,10 @@ def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: Tas
     The project is share-locked: concurrent pulls do not wait for each other (the task's compare-and-set
     decides between them), while a pause or an end, which lock the project exclusively, wait for us.
     """
-    project = share_lock(project_id)
-    if project is None or project.status != ProjectStatus.ACTIVE:
-        return None
-    task = Task.objects.get(pk=task_id)
-    if task.status != target:
+    share_lock(project_id)
+    task = Task.objects.select_related("project__version").get(pk=task_id)
+    project = task.project
+    if project.status != ProjectStatus.ACTIVE or task.status != target:
         return None
     cv = compiled(project.version)
     step = cv.definition.step(cv.slugs_by_step_id[task.step_id])
@@ -278,8 +274,8 @@ def task_submit(
         if new == TaskStatus.PENDING_REVIEW:
             apply_assignment_policy(tx, project=project, task=task, step=step, role=Role.REVIEWER)
         elif new == TaskStatus.COMPLETE:
-            statuses[step.slug] = TaskStatus.COMPLETE
-            advance(tx, project, statuses)
+            loaded.changed(new, data)
+            advance(tx, project, loaded.statuses, loaded.outputs)
         return task
 
 
@@ -440,8 +436,8 @@ def task_complete_and_skip(*, task_id: int, actor: ActorLike = None, data: dict[
         )
         task.status, task.data = new, final
         tx.event("task_skipped", project_id=project.pk, task_id=task.pk, from_status=current, to_status=new)
-        loaded.statuses[step.slug] = new
-        advance(tx, project, loaded.statuses)
+        loaded.changed(new, final)
+        advance(tx, project, loaded.statuses, loaded.outputs)
         return task
 
 
