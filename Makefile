@@ -28,6 +28,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy --strict src/orchestra/engine
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks examples

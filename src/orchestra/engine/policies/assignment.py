@@ -8,7 +8,7 @@ Custom policies are `fn(context: AssignmentContext, **kwargs) -> list[str] | str
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ def previously_completed_steps(context: AssignmentContext, *, related_steps: lis
     return list(dict.fromkeys(found))
 
 
-BUILTINS = {
+BUILTINS: dict[str, Callable[..., list[str]]] = {
     "anyone_certified": anyone_certified,
     "specified_worker": specified_worker,
     "previously_completed_steps": previously_completed_steps,
@@ -47,7 +47,7 @@ BUILTINS = {
 
 
 def candidates(ref: CallableRef, context: AssignmentContext) -> list[str]:
-    fn = BUILTINS.get(ref.path) or ref.resolve()
+    fn: Callable[..., Any] = BUILTINS.get(ref.path) or ref.resolve()
     result = fn(context, **ref.kwargs)
     if result is None:
         return []
