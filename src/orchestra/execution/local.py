@@ -85,7 +85,13 @@ class LocalExecutor:
     def run(self, claim: Claim) -> None:
         with self._lock:
             self._inflight += 1
-        self._pool.submit(self._run, claim)
+        try:
+            self._pool.submit(self._run, claim)
+        except RuntimeError:
+            # Shutting down: the claim's lease expires and another executor takes the task over.
+            with self._lock:
+                self._inflight -= 1
+            log.warning("executor stopping; task %s will be retried after its lease", claim.task_id)
 
     def _loop(self) -> None:
         try:

@@ -331,23 +331,37 @@ def _create_tasks(
     return created
 
 
+_PROJECT_EVENTS = {
+    ProjectAction.PAUSE: "project_paused",
+    ProjectAction.RESUME: "project_resumed",
+    ProjectAction.END: "project_ended",
+    ProjectAction.COMPLETE: "project_completed",
+    ProjectAction.REOPEN: "project_reopened",
+}
+
+
+def change_project_status(tx: Tx, project: Project, action: ProjectAction, **data: Any) -> ProjectStatus:
+    """Apply a project transition: compare-and-set on its status, and its event."""
+    new = project_transition(project.status, action, project_id=project.pk)
+    fields: dict[str, Any] = {"status": new, "updated_at": tx.now}
+    if action in (ProjectAction.END, ProjectAction.COMPLETE):
+        fields["ended_at"] = tx.now
+    elif action == ProjectAction.REOPEN:
+        fields["ended_at"] = None
+    cas(Project.objects.filter(pk=project.pk, status=project.status), f"project {project.pk}", **fields)
+    tx.event(_PROJECT_EVENTS[action], project_id=project.pk, from_status=project.status, to_status=new, **data)
+    project.status = new
+    return new
+
+
 def complete_project(
     tx: Tx, project: Project, cv: CompiledVersion, statuses: dict[str, TaskStatus], *, reason: str
 ) -> None:
-    new = project_transition(project.status, ProjectAction.COMPLETE, project_id=project.pk)
-    cas(
-        Project.objects.filter(pk=project.pk, status=project.status),
-        f"project {project.pk}",
-        status=new,
-        updated_at=tx.now,
-        ended_at=tx.now,
-    )
     # A step with completion_ends_project may leave other tasks open; nobody should work on them now.
     open_slugs = [slug for slug, status in statuses.items() if status in OPEN]
     if open_slugs:
         _abort_tasks(tx, project, cv, open_slugs, statuses)
-    tx.event("project_completed", project_id=project.pk, from_status=project.status, to_status=new, reason=reason)
-    project.status = new
+    change_project_status(tx, project, ProjectAction.COMPLETE, reason=reason)
 
 
 def _abort_tasks(

@@ -9,8 +9,8 @@ from orchestra import execution
 from orchestra.engine.errors import NotFound, ValidationError
 from orchestra.engine.lifecycle import OPEN, ProjectAction, ProjectStatus, TaskClass, project_transition
 from orchestra.models import Project, WorkflowVersion
-from orchestra.services._base import ActorLike, cas, compiled, lock, service
-from orchestra.services._progress import abort_tasks, advance, task_statuses
+from orchestra.services._base import ActorLike, compiled, lock, service
+from orchestra.services._progress import abort_tasks, advance, change_project_status, task_statuses
 
 
 def _version(workflow_slug: str, version_slug: str) -> WorkflowVersion:
@@ -90,21 +90,10 @@ def _locked_project(project_id: int) -> Project:
         raise NotFound(f"project {project_id} does not exist", project_id=project_id) from None
 
 
-_EVENT_NAMES = {ProjectAction.PAUSE: "project_paused", ProjectAction.RESUME: "project_resumed"}
-
-
 def _change_status(project_id: int, action: ProjectAction, actor: ActorLike) -> Project:
     with service(actor) as tx:
         project = _locked_project(project_id)
-        new = project_transition(project.status, action, project_id=project.pk)
-        cas(
-            Project.objects.filter(pk=project.pk, status=project.status),
-            f"project {project.pk}",
-            status=new,
-            updated_at=tx.now,
-        )
-        tx.event(_EVENT_NAMES[action], project_id=project.pk, from_status=project.status, to_status=new)
-        project.status = new
+        change_project_status(tx, project, action)
         if action == ProjectAction.RESUME:
             # Work that finished while paused may have completed the project, and queued machine work
             # can run again.
@@ -126,17 +115,9 @@ def project_end(*, project_id: int, actor: ActorLike = None) -> Project:
     """Abort the project and its unfinished tasks; Complete tasks stay Complete (B12 aborted them all)."""
     with service(actor) as tx:
         project = _locked_project(project_id)
-        new = project_transition(project.status, ProjectAction.END, project_id=project.pk)
+        project_transition(project.status, ProjectAction.END, project_id=project.pk)  # refuse before any change
         cv = compiled(project.version)
         statuses = task_statuses(project, cv)
-        cas(
-            Project.objects.filter(pk=project.pk, status=project.status),
-            f"project {project.pk}",
-            status=new,
-            updated_at=tx.now,
-            ended_at=tx.now,
-        )
         abort_tasks(tx, project, cv, [s for s, st in statuses.items() if st in OPEN], statuses)
-        tx.event("project_ended", project_id=project.pk, from_status=project.status, to_status=new)
-        project.status = new
+        change_project_status(tx, project, ProjectAction.END)
     return project

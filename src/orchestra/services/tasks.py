@@ -29,17 +29,17 @@ from orchestra.engine.lifecycle import (
     TaskAction,
     TaskClass,
     TaskStatus,
-    project_transition,
     task_transition,
 )
 from orchestra.engine.policies.review import ReviewContext, Rng, review_needed
 from orchestra.engine.revert import IterationInfo, plan_revert
-from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, WorkerCertification
+from orchestra.models import Iteration, Step, Task, TaskAssignment, Worker, WorkerCertification
 from orchestra.services._base import ActorLike, Tx, cas, compiled, service, share_lock
 from orchestra.services._loading import as_worker, check_data, load_task, require_active, require_open_project
 from orchestra.services._progress import (
     advance,
     apply_assignment_policy,
+    change_project_status,
     check_certified,
     role_for,
     seat_worker,
@@ -179,7 +179,11 @@ def _nothing_available_reason(worker: Worker, role: Role, target: TaskStatus) ->
 
 
 def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> TaskAssignment:
-    """Save a draft. The status never changes, so a save racing a submit cannot undo the submission."""
+    """Save a draft. The status never changes, so a save racing a submit cannot undo the submission.
+
+    Drafts are accepted while the project is paused (nothing is handed on, and nothing typed is lost);
+    submissions are not.
+    """
     worker = as_worker(worker)
     data = check_data(data)
     with service(worker) as tx:
@@ -492,16 +496,7 @@ def task_revert(*, task_id: int, iteration_id: int, revert_before: bool = False,
         )
         task.status, task.data = new, plan.task_data
         if project.status == ProjectStatus.COMPLETED:
-            reopened = project_transition(project.status, ProjectAction.REOPEN, project_id=project.pk)
-            cas(
-                Project.objects.filter(pk=project.pk, status=project.status),
-                f"project {project.pk}",
-                status=reopened,
-                ended_at=None,
-                updated_at=tx.now,
-            )
-            tx.event("project_reopened", project_id=project.pk, from_status=project.status, to_status=reopened)
-            project.status = reopened
+            change_project_status(tx, project, ProjectAction.REOPEN)
         tx.event(
             "task_reverted",
             project_id=project.pk,
