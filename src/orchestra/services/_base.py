@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from orchestra.engine.definitions import VersionDef
 from orchestra.engine.errors import Conflict
-from orchestra.models import Event, Step, Worker, WorkflowVersion
+from orchestra.models import Event, Project, Step, Worker, WorkflowVersion
 
 ActorLike = AbstractBaseUser | Worker | str | None
 
@@ -123,7 +123,8 @@ def share_lock(project_id: int) -> None:
     (Django's ORM has no FOR SHARE). SQLite needs nothing: its write transactions are serialised."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM orchestra_project WHERE id = %s FOR SHARE", [project_id])
+            table = connection.ops.quote_name(Project._meta.db_table)
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [project_id])
 
 
 def supports_skip_locked() -> bool:

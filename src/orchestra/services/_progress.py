@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
-from orchestra.engine.errors import AssignmentError, CertificationError, OrchestraError
+from orchestra.engine.errors import AssignmentError, CertificationError, OrchestraError, ProjectNotActive
 from orchestra.engine.lifecycle import (
     OPEN,
     ProjectAction,
@@ -90,8 +90,6 @@ def seat_worker(
     """Give `worker` the next seat on `task`: entry level when Awaiting Processing, a review level when
     Pending Review. Checks come before writes, so a refusal leaves nothing behind."""
     if project.status != ProjectStatus.ACTIVE:
-        from orchestra.engine.errors import ProjectNotActive
-
         raise ProjectNotActive(
             f"project {project.pk} is '{project.status}'; work is only handed out on Active projects",
             project_id=project.pk,
