@@ -230,3 +230,14 @@ def test_sample_data_command(capsys):
     call_command("loadworkflow", "journalism_workflow")
     call_command("loadworkflowsampledata", "journalism/v1")
     assert "loaded sample data for journalism/v1" in capsys.readouterr().out
+
+
+def test_parts_not_run_yet_are_named_at_load_time(tmp_path, capsys):
+    steps = [
+        machine("fetch", timeout_seconds=30),
+        {"slug": "outside", "name": "Outside", "kind": "external", "creation_depends_on": ["fetch"]},
+    ]
+    call_command("loadworkflow", str(write_workflow(tmp_path, steps)))
+    err = capsys.readouterr().err
+    assert "v1: steps[0] ('fetch'): timeout_seconds is not enforced yet" in err
+    assert "v1: steps[1] ('outside'): external steps are not run by this release yet" in err

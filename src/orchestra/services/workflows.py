@@ -13,8 +13,10 @@ from pathlib import Path
 
 from orchestra.engine.definitions import LoadedWorkflow, VersionDef, WorkflowDef, load_workflow_directory
 from orchestra.engine.errors import NotFound, VersionChangeRefused
+from orchestra.engine.lifecycle import StepKind
 from orchestra.models import Certification, Step, Workflow, WorkflowVersion
 from orchestra.services._base import ActorLike, Tx, service
+from orchestra.services._progress import RUNNABLE_KINDS
 
 
 @dataclass
@@ -62,7 +64,24 @@ def workflow_load(
         outcomes = [
             _load_version(tx, workflow, loaded.workflow, vdef, force=force) for vdef in loaded.versions.values()
         ]
-    return LoadResult(loaded.workflow.slug, directory, outcomes, loaded.warnings)
+    warnings = loaded.warnings + [w for vdef in loaded.versions.values() for w in _not_supported_yet(vdef)]
+    return LoadResult(loaded.workflow.slug, directory, outcomes, warnings)
+
+
+def _not_supported_yet(vdef: VersionDef) -> list[str]:
+    """Parts of a valid definition that this release accepts but does not act on yet: say so at load
+    time rather than leave a project waiting without a word."""
+    warnings = []
+    for i, step in enumerate(vdef.steps):
+        where = f"{vdef.slug}: steps[{i}] ('{step.slug}')"
+        if step.kind != StepKind.HUMAN and step.kind not in RUNNABLE_KINDS:
+            warnings.append(
+                f"{where}: {step.kind} steps are not run by this release yet; their tasks wait in"
+                " 'Awaiting Processing' until an admin completes them (complete-and-skip)"
+            )
+        if step.timeout_seconds is not None:
+            warnings.append(f"{where}: timeout_seconds is not enforced yet; a step runs until it returns")
+    return warnings
 
 
 def _upsert_workflow(tx: Tx, loaded: LoadedWorkflow) -> Workflow:
