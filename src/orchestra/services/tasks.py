@@ -84,7 +84,7 @@ def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
 
     Highest project priority first, then the oldest project, then the oldest task. Paused and aborted
     projects are skipped, and certifications and task class are respected. Concurrent pulls never share a
-    seat: each claim is a compare-and-set under the project's lock.
+    seat: each seat is taken by a compare-and-set on the task, under a shared lock on its project.
     """
     worker = as_worker(worker)
     try:
@@ -110,14 +110,23 @@ def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
                     task_id=returned,
                     worker=worker.username,
                 )
-        for task_id, project_id in _pull_candidates(worker, role, target):
-            assignment = _try_seat(tx, worker, task_id, project_id, target)
-            if assignment is not None:
-                return assignment
+        tried: list[int] = []
+        while True:
+            candidates = _pull_candidates(worker, role, target, exclude=tried)
+            for task_id, project_id in candidates:
+                assignment = _try_seat(tx, worker, task_id, project_id, target)
+                if assignment is not None:
+                    return assignment
+                tried.append(task_id)
+            if len(candidates) < _BATCH:
+                break  # every candidate was taken by concurrent pulls
         raise NoTaskAvailable(_nothing_available_reason(worker, role, target), worker=worker.username, role=role)
 
 
-def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, limit: int = 50) -> list[tuple[int, int]]:
+_BATCH = 50
+
+
+def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude: list[int]) -> list[tuple[int, int]]:
     held = list(
         WorkerCertification.objects.filter(worker=worker, role=role).values_list("certification_id", "task_class")
     )
@@ -135,8 +144,9 @@ def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, limit: int 
         Task.objects.filter(status=target, project__status=ProjectStatus.ACTIVE, step__kind=StepKind.HUMAN)
         .filter(eligible)
         .exclude(assignments__worker=worker)
+        .exclude(pk__in=exclude)
         .order_by("-project__priority", "project__created_at", "project_id", "created_at", "id")
-        .values_list("id", "project_id")[:limit]
+        .values_list("id", "project_id")[:_BATCH]
     )
 
 
