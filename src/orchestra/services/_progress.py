@@ -358,11 +358,11 @@ def complete_project(
     # A step with completion_ends_project may leave other tasks open; nobody should work on them now.
     open_slugs = [slug for slug, status in statuses.items() if status in OPEN]
     if open_slugs:
-        _abort_tasks(tx, project, cv, open_slugs, statuses)
+        abort_tasks(tx, project, cv, open_slugs, statuses)
     change_project_status(tx, project, ProjectAction.COMPLETE, reason=reason)
 
 
-def _abort_tasks(
+def abort_tasks(
     tx: Tx, project: Project, cv: CompiledVersion, slugs: list[str], statuses: dict[str, TaskStatus]
 ) -> None:
     rows = list(
@@ -376,6 +376,3 @@ def _abort_tasks(
     for task_id, step_id, status in rows:
         statuses[cv.slugs_by_step_id[step_id]] = TaskStatus.ABORTED
         tx.event("task_aborted", project_id=project.pk, task_id=task_id, from_status=status, to_status="Aborted")
-
-
-abort_tasks = _abort_tasks

@@ -21,7 +21,7 @@ from orchestra.engine.errors import Conflict
 from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, task_transition
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
-from orchestra.models import Project, Task
+from orchestra.models import Task
 from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked
 from orchestra.services._loading import check_data, load_task, require_open_project
 from orchestra.services._progress import RUNNABLE_KINDS, Claim, advance, prerequisites
@@ -255,7 +255,6 @@ def task_retry(*, task_id: int, actor: ActorLike = None) -> Task:
 
 __all__ = [
     "Claim",
-    "Project",
     "RunSpec",
     "machine_claim",
     "machine_fail",

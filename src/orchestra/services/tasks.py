@@ -19,7 +19,6 @@ from orchestra.engine.errors import (
     ValidationError,
 )
 from orchestra.engine.lifecycle import (
-    IN_HUMAN_HANDS,
     AssignmentStatus,
     IterationStatus,
     ProjectAction,
@@ -41,7 +40,6 @@ from orchestra.services._progress import (
     apply_assignment_policy,
     change_project_status,
     check_certified,
-    role_for,
     seat_worker,
 )
 
@@ -524,9 +522,7 @@ def task_revert(*, task_id: int, iteration_id: int, revert_before: bool = False,
 
 
 __all__ = [
-    "IN_HUMAN_HANDS",
     "assignment_reassign",
-    "role_for",
     "task_assign",
     "task_complete_and_skip",
     "task_pull",
