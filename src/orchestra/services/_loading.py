@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Field, JSONField, Model, UUIDField
 
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
-from orchestra.models import Project, Task, Worker
+from orchestra.models import Project, Task, Worker, WorkflowVersion
 from orchestra.services._base import CompiledVersion, compiled
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass
@@ -32,23 +37,83 @@ class Loaded:
 
 
 def load_task(task_id: int) -> Loaded:
-    """Lock the task's project (every lifecycle service locks the project first), then read the task."""
-    try:
-        project = (
-            Project.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("version")
-            .get(tasks__id=task_id)
-        )
-    except Project.DoesNotExist:
-        raise NotFound(f"task {task_id} does not exist", task_id=task_id) from None
+    """Lock the task's project (every lifecycle service locks the project first), then read its tasks.
+
+    Two prepared statements instead of ORM queries: this runs on every lifecycle call, and building the
+    statements through the ORM cost several times more than running them.
+    """
+    project = _locked_project_of(task_id)
+    if project is None:
+        raise NotFound(f"task {task_id} does not exist", task_id=task_id)
     # Read after the lock (a new statement), so a change committed by the previous lock holder is seen.
-    tasks = list(Task.objects.filter(project=project))
+    tasks = _rows(Task, _TASK_FIELDS, f"SELECT {{columns}} FROM {_table(Task)} WHERE project_id = %s", project.pk)
     task = next(t for t in tasks if t.pk == task_id)
     cv = compiled(project.version)
     slugs = cv.slugs_by_step_id
     statuses = {slugs[t.step_id]: TaskStatus(t.status) for t in tasks}
     outputs = {slugs[t.step_id]: t.data for t in tasks}
     return Loaded(project, task, cv.definition.step(slugs[task.step_id]), cv, statuses, outputs)
+
+
+# What lifecycle services read; any other field loads lazily (Django's deferred fields) if touched.
+_PROJECT_FIELDS = ("id", "version_id", "priority", "project_data", "task_class", "status")
+_TASK_FIELDS = ("id", "project_id", "step_id", "status", "data", "attempts", "claim_token", "claimed_by")
+
+
+def _table(model: type[Model]) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+def _ordered(model: type[Model], names: tuple[str, ...]) -> list[Field[Any, Any]]:
+    # Model.from_db wants the loaded fields in the model's own field order.
+    return [f for f in model._meta.concrete_fields if f.attname in names]
+
+
+def _decode(field: Field[Any, Any], value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(field, JSONField):
+        return field.from_db_value(value, None, connection)
+    if isinstance(field, UUIDField):
+        return field.to_python(value)
+    return value
+
+
+def _rows(model: type[M], names: tuple[str, ...], sql: str, *params: Any, prefix: str = "") -> list[M]:
+    fields = _ordered(model, names)
+    columns = ", ".join(f"{prefix}{connection.ops.quote_name(f.column)}" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(columns=columns), params)
+        rows = cursor.fetchall()
+    attnames = [f.attname for f in fields]
+    return [
+        model.from_db(connection.alias, attnames, [_decode(f, v) for f, v in zip(fields, row, strict=True)])
+        for row in rows
+    ]
+
+
+def _locked_project_of(task_id: int) -> Project | None:
+    lock = " FOR NO KEY UPDATE OF p" if connection.vendor == "postgresql" else ""
+    fields = _ordered(Project, _PROJECT_FIELDS)
+    columns = ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in fields)
+    sql = (
+        f"SELECT {columns}, v.digest, v.workflow_id FROM {_table(Project)} p"
+        f" JOIN {_table(WorkflowVersion)} v ON v.id = p.version_id"
+        f" WHERE p.id = (SELECT project_id FROM {_table(Task)} WHERE id = %s){lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [task_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    *values, digest, workflow_id = row
+    project = Project.from_db(
+        connection.alias, [f.attname for f in fields], [_decode(f, v) for f, v in zip(fields, values, strict=True)]
+    )
+    project.version = WorkflowVersion.from_db(
+        connection.alias, ["id", "workflow_id", "digest"], [project.version_id, workflow_id, digest]
+    )
+    return project
 
 
 def require_active(project: Project, doing: str) -> None:
