@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.utils import timezone
 
 from orchestra.engine.definitions import VersionDef
@@ -20,6 +20,7 @@ from orchestra.engine.errors import Conflict
 from orchestra.models import Event, Project, Step, Worker, WorkflowVersion
 
 ActorLike = AbstractBaseUser | Worker | str | None
+M = TypeVar("M", bound=Model)
 
 
 def actor_parts(actor: ActorLike) -> tuple[int | None, str]:
@@ -107,10 +108,72 @@ def service(actor: ActorLike) -> Iterator[Tx]:
         raise Conflict(f"the change clashed with a concurrent one ({exc}); reload and try again") from exc
 
 
-def cas(queryset: QuerySet[Any], what: str, **updates: Any) -> None:
-    """Compare-and-set: `queryset` filters on the expected state; exactly one row must change."""
-    if queryset.update(**updates) != 1:
+def _column(model: type[Model], name: str) -> tuple[Any, str]:
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    return field, connection.ops.quote_name(field.column)  # type: ignore[union-attr]
+
+
+def _prep(field: Any, value: Any) -> Any:
+    if isinstance(value, Model):
+        value = value.pk
+    return field.get_db_prep_save(value, connection)
+
+
+@functools.lru_cache(maxsize=512)
+def _update_sql(model: type[Model], vendor: str, sets: tuple[str, ...], where: tuple[tuple[str, bool], ...]) -> str:
+    assignments = ", ".join(f"{_column(model, name)[1]} = %s" for name in sets)
+    conditions = " AND ".join(
+        f"{_column(model, name)[1]} IS NULL" if is_null else f"{_column(model, name)[1]} = %s"
+        for name, is_null in where
+    )
+    return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE {conditions}"
+
+
+def update_rows(model: type[Model], where: dict[str, Any], **updates: Any) -> int:
+    """`UPDATE … SET updates WHERE` each `where` column equals its value (None: IS NULL); rows changed.
+
+    A prepared statement instead of `QuerySet.update`: these run several times on every lifecycle call,
+    and building them through the ORM cost several times more than running them.
+    """
+    sets = tuple(updates)
+    conditions = tuple((name, value is None) for name, value in where.items())
+    sql = _update_sql(model, connection.vendor, sets, conditions)
+    params = [_prep(_column(model, name)[0], value) for name, value in updates.items()]
+    params += [_prep(_column(model, name)[0], value) for name, value in where.items() if value is not None]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def cas(model: type[Model], where: dict[str, Any], what: str, **updates: Any) -> None:
+    """Compare-and-set: `where` names the expected state; exactly one row must change."""
+    if update_rows(model, where, **updates) != 1:
         raise Conflict(f"{what} was changed by someone else first; reload and try again")
+
+
+def insert_objects(objects: Sequence[M]) -> list[M]:
+    """Insert unsaved instances of one model with one statement and set their primary keys.
+
+    Like `bulk_create`, without its per-call ORM cost (`INSERT … RETURNING`, SQLite 3.35+ and PostgreSQL).
+    """
+    if not objects:
+        return list(objects)
+    model = type(objects[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES"
+        f" {', '.join([row] * len(objects))} RETURNING {connection.ops.quote_name(model._meta.pk.column)}"  # type: ignore[union-attr]
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objects for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [r[0] for r in cursor.fetchall()]
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+    return list(objects)
 
 
 def lock(model: type[Model], **filters: Any) -> Any:

@@ -29,7 +29,7 @@ from orchestra.engine.planner import plan
 from orchestra.engine.policies.assignment import AssignmentContext, candidates
 from orchestra.engine.policies.creation import creation_allowed, is_builtin_always
 from orchestra.models import Iteration, Project, Task, TaskAssignment, Worker, WorkerCertification
-from orchestra.services._base import CompiledVersion, Tx, cas, compiled
+from orchestra.services._base import CompiledVersion, Tx, cas, compiled, insert_objects
 
 log = logging.getLogger(__name__)
 
@@ -114,21 +114,26 @@ def seat_worker(
         check_certified(worker, project, task, step, role)
     level = len(seats)
     cas(
-        Task.objects.filter(pk=task.pk, status=current),
+        Task,
+        {"pk": task.pk, "status": current},
         f"task {task.pk}",
         status=new_status,
         updated_at=tx.now,
     )
     task.status = new_status
-    assignment = TaskAssignment.objects.create(
-        task=task,
-        worker=worker,
-        level=level,
-        in_progress_task_data=task.data or {},
-        created_at=tx.now,
-        updated_at=tx.now,
+    (assignment,) = insert_objects(
+        [
+            TaskAssignment(
+                task=task,
+                worker=worker,
+                level=level,
+                in_progress_task_data=task.data or {},
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+        ]
     )
-    Iteration.objects.create(assignment=assignment, worker=worker, start_datetime=tx.now)
+    insert_objects([Iteration(assignment=assignment, worker=worker, start_datetime=tx.now)])
     tx.event(
         "task_assigned",
         project_id=project.pk,
@@ -282,7 +287,7 @@ def _create_tasks(
             task.status, task.attempts = TaskStatus.PROCESSING, 1
             task.claim_token, task.claimed_by, task.lease_expires_at = uuid.uuid4(), owner, tx.now + lease
         tasks.append(task)
-    created = Task.objects.bulk_create(tasks)
+    created = insert_objects(tasks)
     claims = []
     queued = False
     for step, task in zip(steps, created, strict=True):
@@ -346,7 +351,7 @@ def change_project_status(tx: Tx, project: Project, action: ProjectAction, **dat
         fields["ended_at"] = tx.now
     elif action == ProjectAction.REOPEN:
         fields["ended_at"] = None
-    cas(Project.objects.filter(pk=project.pk, status=project.status), f"project {project.pk}", **fields)
+    cas(Project, {"pk": project.pk, "status": project.status}, f"project {project.pk}", **fields)
     tx.event(_PROJECT_EVENTS[action], project_id=project.pk, from_status=project.status, to_status=new, **data)
     project.status = new
     return new

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import Q
 
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
@@ -22,7 +22,7 @@ from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, ta
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
 from orchestra.models import Task
-from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked
+from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked, update_rows
 from orchestra.services._loading import check_data, load_task, require_open_project
 from orchestra.services._progress import RUNNABLE_KINDS, Claim, advance, prerequisites
 
@@ -71,7 +71,9 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
             step = cv.definition.step(cv.slugs_by_step_id[step_id])
             if status == TaskStatus.PROCESSING and not attempts_left(step.retry, attempts):
                 # The last attempt's worker vanished (crash, kill): that attempt failed for good.
-                Task.objects.filter(pk=task_id, status=status, claim_token=old_token).update(
+                update_rows(
+                    Task,
+                    {"pk": task_id, "status": status, "claim_token": old_token},
                     status=TaskStatus.FAILED,
                     claim_token=None,
                     lease_expires_at=None,
@@ -91,12 +93,14 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
                 continue
             new = task_transition(status, TaskAction.CLAIM, kind=step.kind, task_id=task_id)
             token = uuid.uuid4()
-            changed = Task.objects.filter(pk=task_id, status=status, claim_token=old_token).update(
+            changed = update_rows(
+                Task,
+                {"pk": task_id, "status": status, "claim_token": old_token},
                 status=new,
                 claim_token=token,
                 claimed_by=owner,
                 lease_expires_at=tx.now + lease,
-                attempts=F("attempts") + 1,
+                attempts=attempts + 1,
                 updated_at=tx.now,
             )
             if changed != 1:
@@ -121,8 +125,10 @@ def machine_heartbeat(*, task_id: int, token: uuid.UUID) -> bool:
 
     lease = timedelta(seconds=conf.get("ORCHESTRA_LEASE_SECONDS"))
     return (
-        Task.objects.filter(pk=task_id, status=TaskStatus.PROCESSING, claim_token=token).update(
-            lease_expires_at=timezone.now() + lease
+        update_rows(
+            Task,
+            {"pk": task_id, "status": TaskStatus.PROCESSING, "claim_token": token},
+            lease_expires_at=timezone.now() + lease,
         )
         == 1
     )
@@ -157,7 +163,9 @@ def machine_succeed(*, task_id: int, token: uuid.UUID, output: dict[str, Any], a
         if task.status != TaskStatus.PROCESSING or task.claim_token != token:
             raise _refused(task, token)
         new = task_transition(task.status, TaskAction.SUCCEED, kind=step.kind, task_id=task.pk)
-        changed = Task.objects.filter(pk=task.pk, status=task.status, claim_token=token).update(
+        changed = update_rows(
+            Task,
+            {"pk": task.pk, "status": task.status, "claim_token": token},
             status=new,
             data=output,
             completed_at=tx.now,
@@ -204,7 +212,8 @@ def machine_fail(
         delay = backoff_seconds(step.retry, task.attempts, rng or _rng) if again else None
         run_after = tx.now + timedelta(seconds=delay) if delay is not None else None
         cas(
-            Task.objects.filter(pk=task.pk, status=task.status, claim_token=token),
+            Task,
+            {"pk": task.pk, "status": task.status, "claim_token": token},
             f"task {task.pk}",
             status=new,
             claim_token=None,
@@ -238,7 +247,8 @@ def task_retry(*, task_id: int, actor: ActorLike = None) -> Task:
         require_open_project(project, f"retrying task {task.pk}")
         new = task_transition(task.status, TaskAction.RETRY, kind=step.kind, task_id=task.pk)
         cas(
-            Task.objects.filter(pk=task.pk, status=task.status),
+            Task,
+            {"pk": task.pk, "status": task.status},
             f"task {task.pk}",
             status=new,
             attempts=0,

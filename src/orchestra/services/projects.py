@@ -9,7 +9,7 @@ from orchestra import execution
 from orchestra.engine.errors import NotFound, ValidationError
 from orchestra.engine.lifecycle import OPEN, ProjectAction, ProjectStatus, TaskClass, project_transition
 from orchestra.models import Project, WorkflowVersion
-from orchestra.services._base import ActorLike, compiled, lock, service
+from orchestra.services._base import ActorLike, compiled, insert_objects, lock, service
 from orchestra.services._progress import abort_tasks, advance, change_project_status, task_statuses
 
 
@@ -61,14 +61,18 @@ def project_create(
     version = _version(workflow_slug, version_slug)
     compiled(version)  # warm the definition cache outside the transaction
     with service(actor) as tx:
-        project = Project.objects.create(
-            version=version,
-            short_description=description,
-            priority=priority,
-            task_class=klass,
-            project_data=project_data,
-            created_at=tx.now,
-            updated_at=tx.now,
+        (project,) = insert_objects(
+            [
+                Project(
+                    version=version,
+                    short_description=description,
+                    priority=priority,
+                    task_class=klass,
+                    project_data=project_data,
+                    created_at=tx.now,
+                    updated_at=tx.now,
+                )
+            ]
         )
         tx.event(
             "project_created",

@@ -33,7 +33,7 @@ from orchestra.engine.lifecycle import (
 from orchestra.engine.policies.review import ReviewContext, Rng, review_needed
 from orchestra.engine.revert import IterationInfo, plan_revert
 from orchestra.models import Iteration, Step, Task, TaskAssignment, Worker, WorkerCertification
-from orchestra.services._base import ActorLike, Tx, cas, compiled, service, share_lock
+from orchestra.services._base import ActorLike, Tx, cas, compiled, insert_objects, service, share_lock, update_rows
 from orchestra.services._loading import as_worker, check_data, load_task, require_active, require_open_project
 from orchestra.services._progress import (
     advance,
@@ -211,7 +211,8 @@ def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> Ta
                 task_id=task.pk,
             )
         cas(
-            TaskAssignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.PROCESSING),
+            TaskAssignment,
+            {"pk": assignment.pk, "status": AssignmentStatus.PROCESSING},
             f"assignment {assignment.pk} of task {task.pk}",
             in_progress_task_data=data,
             updated_at=tx.now,
@@ -337,7 +338,8 @@ def _hand_on(
     """The worker's stint ends: task to `new` with `data`, their assignment Submitted, iteration closed."""
     completed = tx.now if new == TaskStatus.COMPLETE else None
     cas(
-        Task.objects.filter(pk=task.pk, status=current),
+        Task,
+        {"pk": task.pk, "status": current},
         f"task {task.pk}",
         status=new,
         data=data,
@@ -346,14 +348,20 @@ def _hand_on(
     )
     task.status, task.data = new, data
     cas(
-        TaskAssignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.PROCESSING),
+        TaskAssignment,
+        {"pk": assignment.pk, "status": AssignmentStatus.PROCESSING},
         f"assignment {assignment.pk} of task {task.pk}",
         status=AssignmentStatus.SUBMITTED,
         in_progress_task_data=data,
         updated_at=tx.now,
     )
-    Iteration.objects.filter(assignment=assignment, status=IterationStatus.PROCESSING).update(
-        status=iteration_status, submitted_data=data, feedback=feedback, end_datetime=tx.now
+    update_rows(
+        Iteration,
+        {"assignment": assignment, "status": IterationStatus.PROCESSING},
+        status=iteration_status,
+        submitted_data=data,
+        feedback=feedback,
+        end_datetime=tx.now,
     )
 
 
@@ -361,13 +369,14 @@ def _reopen(tx: Tx, task: Task, level: int, data: dict[str, Any]) -> None:
     """The assignment at `level` gets the task back with a new iteration."""
     other = TaskAssignment.objects.get(task=task, level=level)
     cas(
-        TaskAssignment.objects.filter(pk=other.pk, status=AssignmentStatus.SUBMITTED),
+        TaskAssignment,
+        {"pk": other.pk, "status": AssignmentStatus.SUBMITTED},
         f"assignment {other.pk} of task {task.pk}",
         status=AssignmentStatus.PROCESSING,
         in_progress_task_data=data,
         updated_at=tx.now,
     )
-    Iteration.objects.create(assignment=other, worker_id=other.worker_id, start_datetime=tx.now)
+    insert_objects([Iteration(assignment=other, worker_id=other.worker_id, start_datetime=tx.now)])
 
 
 # --- admin actions --------------------------------------------------------------------------------
@@ -398,12 +407,13 @@ def assignment_reassign(*, assignment_id: int, worker: Worker | str, actor: Acto
         role = Role.ENTRY_LEVEL if assignment.level == 0 else Role.REVIEWER
         check_certified(worker, project, task, step, role)
         cas(
-            TaskAssignment.objects.filter(pk=assignment.pk, worker_id=previous.pk),
+            TaskAssignment,
+            {"pk": assignment.pk, "worker": previous.pk},
             f"assignment {assignment.pk}",
             worker=worker,
             updated_at=tx.now,
         )
-        Iteration.objects.filter(assignment=assignment, status=IterationStatus.PROCESSING).update(worker=worker)
+        update_rows(Iteration, {"assignment": assignment, "status": IterationStatus.PROCESSING}, worker=worker)
         assignment.worker = worker
         tx.event(
             "task_reassigned",
@@ -432,12 +442,17 @@ def task_complete_and_skip(*, task_id: int, actor: ActorLike = None, data: dict[
         holder = TaskAssignment.objects.filter(task=task, status=AssignmentStatus.PROCESSING).first()
         final = check_data(data) if data is not None else (holder.in_progress_task_data if holder else task.data)
         if holder is not None:
-            TaskAssignment.objects.filter(pk=holder.pk).update(status=AssignmentStatus.SUBMITTED, updated_at=tx.now)
-            Iteration.objects.filter(assignment=holder, status=IterationStatus.PROCESSING).update(
-                status=IterationStatus.REQUESTED_REVIEW, submitted_data=final, end_datetime=tx.now
+            update_rows(TaskAssignment, {"pk": holder.pk}, status=AssignmentStatus.SUBMITTED, updated_at=tx.now)
+            update_rows(
+                Iteration,
+                {"assignment": holder, "status": IterationStatus.PROCESSING},
+                status=IterationStatus.REQUESTED_REVIEW,
+                submitted_data=final,
+                end_datetime=tx.now,
             )
         cas(
-            Task.objects.filter(pk=task.pk, status=current),
+            Task,
+            {"pk": task.pk, "status": current},
             f"task {task.pk}",
             status=new,
             data=final,
@@ -485,17 +500,23 @@ def task_revert(*, task_id: int, iteration_id: int, revert_before: bool = False,
         new = task_transition(current, TaskAction.REVERT, kind=step.kind, target=plan.task_status, task_id=task.pk)
         Iteration.objects.filter(pk__in=plan.delete_iterations).delete()
         if plan.reopen_iteration is not None:
-            Iteration.objects.filter(pk=plan.reopen_iteration).update(
-                status=IterationStatus.PROCESSING, submitted_data=None, feedback="", end_datetime=None
+            update_rows(
+                Iteration,
+                {"pk": plan.reopen_iteration},
+                status=IterationStatus.PROCESSING,
+                submitted_data=None,
+                feedback="",
+                end_datetime=None,
             )
         TaskAssignment.objects.filter(pk__in=plan.delete_assignments).delete()
         for assignment_id, status in plan.assignment_status.items():
             fields: dict[str, Any] = {"status": status, "updated_at": tx.now}
             if assignment_id == plan.processing_assignment:
                 fields["in_progress_task_data"] = plan.task_data or {}
-            TaskAssignment.objects.filter(pk=assignment_id).update(**fields)
+            update_rows(TaskAssignment, {"pk": assignment_id}, **fields)
         cas(
-            Task.objects.filter(pk=task.pk, status=current),
+            Task,
+            {"pk": task.pk, "status": current},
             f"task {task.pk}",
             status=new,
             data=plan.task_data,
