@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from orchestra.engine.definitions import VersionDef
 from orchestra.engine.errors import Conflict
-from orchestra.models import Event, Project, Step, Worker, WorkflowVersion
+from orchestra.models import Event, Step, Worker, WorkflowVersion
 
 ActorLike = AbstractBaseUser | Worker | str | None
 M = TypeVar("M", bound=Model)
@@ -179,15 +179,6 @@ def insert_objects(objects: Sequence[M]) -> list[M]:
 def lock(model: type[Model], **filters: Any) -> Any:
     """Fetch one row, locked FOR UPDATE on PostgreSQL (SQLite serialises writers with IMMEDIATE)."""
     return model._default_manager.select_for_update(of=("self",), no_key=True).get(**filters)  # type: ignore[misc]
-
-
-def share_lock(project_id: int) -> None:
-    """Lock the project FOR SHARE on PostgreSQL: many readers at once, but no status change meanwhile
-    (Django's ORM has no FOR SHARE). SQLite needs nothing: its write transactions are serialised."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            table = connection.ops.quote_name(Project._meta.db_table)
-            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [project_id])
 
 
 def supports_skip_locked() -> bool:

@@ -42,11 +42,11 @@ def load_task(task_id: int) -> Loaded:
     Two prepared statements instead of ORM queries: this runs on every lifecycle call, and building the
     statements through the ORM cost several times more than running them.
     """
-    project = _locked_project_of(task_id)
+    project = project_of_task(task_id, lock="update")
     if project is None:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
     # Read after the lock (a new statement), so a change committed by the previous lock holder is seen.
-    tasks = _rows(Task, _TASK_FIELDS, f"SELECT {{columns}} FROM {_table(Task)} WHERE project_id = %s", project.pk)
+    tasks = read_models(Task, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE project_id = %s", project.pk)
     task = next(t for t in tasks if t.pk == task_id)
     cv = compiled(project.version)
     slugs = cv.slugs_by_step_id
@@ -56,11 +56,11 @@ def load_task(task_id: int) -> Loaded:
 
 
 # What lifecycle services read; any other field loads lazily (Django's deferred fields) if touched.
-_PROJECT_FIELDS = ("id", "version_id", "priority", "project_data", "task_class", "status")
-_TASK_FIELDS = ("id", "project_id", "step_id", "status", "data", "attempts", "claim_token", "claimed_by")
+PROJECT_FIELDS = ("id", "version_id", "priority", "project_data", "task_class", "status")
+TASK_FIELDS = ("id", "project_id", "step_id", "status", "data", "attempts", "claim_token", "claimed_by")
 
 
-def _table(model: type[Model]) -> str:
+def table(model: type[Model]) -> str:
     return str(connection.ops.quote_name(model._meta.db_table))
 
 
@@ -79,7 +79,7 @@ def _decode(field: Field[Any, Any], value: Any) -> Any:
     return value
 
 
-def _rows(model: type[M], names: tuple[str, ...], sql: str, *params: Any, prefix: str = "") -> list[M]:
+def read_models(model: type[M], names: tuple[str, ...], sql: str, *params: Any, prefix: str = "") -> list[M]:
     fields = _ordered(model, names)
     columns = ", ".join(f"{prefix}{connection.ops.quote_name(f.column)}" for f in fields)
     with connection.cursor() as cursor:
@@ -92,14 +92,19 @@ def _rows(model: type[M], names: tuple[str, ...], sql: str, *params: Any, prefix
     ]
 
 
-def _locked_project_of(task_id: int) -> Project | None:
-    lock = " FOR NO KEY UPDATE OF p" if connection.vendor == "postgresql" else ""
-    fields = _ordered(Project, _PROJECT_FIELDS)
+_LOCKS = {"update": " FOR NO KEY UPDATE OF p", "share": " FOR SHARE OF p", "": ""}
+
+
+def project_of_task(task_id: int, *, lock: str) -> Project | None:
+    """The task's project with its version's digest and workflow, locked on PostgreSQL ("update": for
+    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers."""
+    clause = _LOCKS[lock] if connection.vendor == "postgresql" else ""
+    fields = _ordered(Project, PROJECT_FIELDS)
     columns = ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in fields)
     sql = (
-        f"SELECT {columns}, v.digest, v.workflow_id FROM {_table(Project)} p"
-        f" JOIN {_table(WorkflowVersion)} v ON v.id = p.version_id"
-        f" WHERE p.id = (SELECT project_id FROM {_table(Task)} WHERE id = %s){lock}"
+        f"SELECT {columns}, v.digest, v.workflow_id FROM {table(Project)} p"
+        f" JOIN {table(WorkflowVersion)} v ON v.id = p.version_id"
+        f" WHERE p.id = (SELECT project_id FROM {table(Task)} WHERE id = %s){clause}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [task_id])
@@ -110,9 +115,10 @@ def _locked_project_of(task_id: int) -> Project | None:
     project = Project.from_db(
         connection.alias, [f.attname for f in fields], [_decode(f, v) for f, v in zip(fields, values, strict=True)]
     )
-    project.version = WorkflowVersion.from_db(
+    version = WorkflowVersion.from_db(
         connection.alias, ["id", "workflow_id", "digest"], [project.version_id, workflow_id, digest]
     )
+    project.version = version
     return project
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
 
 from orchestra import conf
 from orchestra.engine.errors import (
@@ -32,9 +32,19 @@ from orchestra.engine.lifecycle import (
 )
 from orchestra.engine.policies.review import ReviewContext, Rng, review_needed
 from orchestra.engine.revert import IterationInfo, plan_revert
-from orchestra.models import Iteration, Step, Task, TaskAssignment, Worker, WorkerCertification
-from orchestra.services._base import ActorLike, Tx, cas, compiled, insert_objects, service, share_lock, update_rows
-from orchestra.services._loading import as_worker, check_data, load_task, require_active, require_open_project
+from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, WorkerCertification
+from orchestra.services._base import ActorLike, Tx, cas, compiled, insert_objects, service, update_rows
+from orchestra.services._loading import (
+    TASK_FIELDS,
+    as_worker,
+    check_data,
+    load_task,
+    project_of_task,
+    read_models,
+    require_active,
+    require_open_project,
+    table,
+)
 from orchestra.services._progress import (
     advance,
     apply_assignment_policy,
@@ -92,15 +102,7 @@ def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
     target = TaskStatus.AWAITING_PROCESSING if role == Role.ENTRY_LEVEL else TaskStatus.PENDING_REVIEW
     with service(worker) as tx:
         if conf.get("ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW"):
-            returned = (
-                TaskAssignment.objects.filter(
-                    worker=worker,
-                    status=AssignmentStatus.PROCESSING,
-                    task__status=TaskStatus.POST_REVIEW_PROCESSING,
-                )
-                .values_list("task_id", flat=True)
-                .first()
-            )
+            returned = _returned_work(worker)
             if returned is not None:
                 raise AssignmentError(
                     f"worker '{worker.username}' has returned work outstanding on task {returned};"
@@ -125,27 +127,47 @@ _BATCH = 50
 
 
 def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude: list[int]) -> list[tuple[int, int]]:
-    held = list(
-        WorkerCertification.objects.filter(worker=worker, role=role).values_list("certification_id", "task_class")
+    """Tasks the worker may take, best first. One prepared statement: the pull is the busiest call of all.
+
+    A step is open to the worker when it requires no certification the worker lacks in the role (steps
+    without certifications are open to anyone, as in B12); real projects need real certifications,
+    training projects accept training or real ones.
+    """
+    q = connection.ops.quote_name
+    task, project, step = table(Task), table(Project), table(Step)
+    seats, held = table(TaskAssignment), table(WorkerCertification)
+    required = q(Step.required_certifications.through._meta.db_table)
+    lacks = (
+        f"EXISTS (SELECT 1 FROM {required} r WHERE r.step_id = t.step_id AND r.certification_id NOT IN"
+        f" (SELECT h.certification_id FROM {held} h WHERE h.worker_id = %s AND h.role = %s{{classes}}))"
     )
-    held_real = [c for c, k in held if k == TaskClass.REAL]
-    held_any = [c for c, _ in held]
-    # A step is open to the worker when it requires no certification the worker lacks (steps without
-    # certifications are open to anyone, as in B12). Real projects need real certifications.
-    required = Step.required_certifications.through.objects.filter(step_id=OuterRef("step_id"))
-    lacks_real = Exists(required.exclude(certification_id__in=held_real))
-    lacks_any = Exists(required.exclude(certification_id__in=held_any))
-    eligible = (
-        Q(project__task_class=TaskClass.REAL) & ~lacks_real | Q(project__task_class=TaskClass.TRAINING) & ~lacks_any
+    skip = f" AND t.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    sql = (
+        f"SELECT t.id, t.project_id FROM {task} t JOIN {project} p ON p.id = t.project_id"
+        f" JOIN {step} s ON s.id = t.step_id"
+        f" WHERE t.status = %s AND p.status = %s AND s.kind = %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {seats} a WHERE a.task_id = t.id AND a.worker_id = %s)"
+        f" AND ((p.task_class = %s AND NOT {lacks.format(classes=' AND h.task_class = %s')})"
+        f" OR (p.task_class = %s AND NOT {lacks.format(classes='')})){skip}"
+        f" ORDER BY p.priority DESC, p.created_at, p.id, t.created_at, t.id LIMIT {_BATCH}"
     )
-    return list(
-        Task.objects.filter(status=target, project__status=ProjectStatus.ACTIVE, step__kind=StepKind.HUMAN)
-        .filter(eligible)
-        .exclude(assignments__worker=worker)
-        .exclude(pk__in=exclude)
-        .order_by("-project__priority", "project__created_at", "project_id", "created_at", "id")
-        .values_list("id", "project_id")[:_BATCH]
+    params = [target, ProjectStatus.ACTIVE, StepKind.HUMAN, worker.pk]
+    params += [TaskClass.REAL, worker.pk, role, TaskClass.REAL, TaskClass.TRAINING, worker.pk, role, *exclude]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(p) if isinstance(p, str) else p for p in params])
+        return [(task_id, project_id) for task_id, project_id in cursor.fetchall()]
+
+
+def _returned_work(worker: Worker) -> int | None:
+    """A task whose work came back to this worker with feedback and is not resubmitted yet."""
+    sql = (
+        f"SELECT a.task_id FROM {table(TaskAssignment)} a JOIN {table(Task)} t ON t.id = a.task_id"
+        " WHERE a.worker_id = %s AND a.status = %s AND t.status = %s ORDER BY a.task_id LIMIT 1"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [worker.pk, str(AssignmentStatus.PROCESSING), str(TaskStatus.POST_REVIEW_PROCESSING)])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: TaskStatus) -> TaskAssignment | None:
@@ -154,10 +176,11 @@ def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: Tas
     The project is share-locked: concurrent pulls do not wait for each other (the task's compare-and-set
     decides between them), while a pause or an end, which lock the project exclusively, wait for us.
     """
-    share_lock(project_id)
-    task = Task.objects.select_related("project__version").get(pk=task_id)
-    project = task.project
-    if project.status != ProjectStatus.ACTIVE or task.status != target:
+    project = project_of_task(task_id, lock="share")
+    if project is None or project.status != ProjectStatus.ACTIVE:
+        return None
+    (task,) = read_models(Task, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE id = %s", task_id)
+    if task.status != target:
         return None
     cv = compiled(project.version)
     step = cv.definition.step(cv.slugs_by_step_id[task.step_id])
