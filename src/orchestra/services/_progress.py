@@ -323,6 +323,7 @@ def _create_tasks(
                     cv.digest,
                     step.slug,
                     project.project_data,
+                    inputs(step.slug),
                 )
             )
         else:
