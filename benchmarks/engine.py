@@ -574,6 +574,8 @@ def profile_text(profiler: cProfile.Profile, top: int) -> str:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(top)
+    if os.environ.get("BENCH_CALLERS"):
+        stats.print_callers(os.environ["BENCH_CALLERS"])
     out.write("\n--- by own time (tottime) ---\n")
     stats.sort_stats("tottime").print_stats(max(top // 2, 10))
     text = out.getvalue()

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.utils import timezone
 
@@ -76,24 +77,35 @@ class Tx:
         self.after_commit = []
 
 
+def db() -> BaseDatabaseWrapper:
+    """The connection itself. `django.db.connection` is a proxy that looks the connection up again on every
+    attribute; the prepared-statement helpers below touch it dozens of times per call."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def quote(name: str) -> str:
+    """A quoted identifier; the cached SQL builders below take the vendor as part of their cache key."""
+    return str(db().ops.quote_name(name))
+
+
 _EVENT_COLUMNS = ("at", "actor_user_id", "actor", "action", "project_id", "task_id", "from_status", "to_status", "data")
+
+
+@functools.lru_cache(maxsize=8)
+def _event_sql(vendor: str) -> str:
+    columns = ", ".join(quote(c) for c in _EVENT_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    return f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
 
 def insert_events(rows: list[tuple[Any, ...]]) -> None:
     """Append event rows with one prepared statement: they are on every write path, and the ORM's
     bulk_create costs several times more than the insert itself."""
+    conn = db()
     at, data = Event._meta.get_field("at"), Event._meta.get_field("data")
-    prepared = [
-        (at.get_db_prep_value(row[0], connection), *row[1:8], data.get_db_prep_value(row[8], connection))
-        for row in rows
-    ]
-    columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} ({columns}) VALUES ({placeholders})",
-            prepared,
-        )
+    prepared = [(at.get_db_prep_value(row[0], conn), *row[1:8], data.get_db_prep_value(row[8], conn)) for row in rows]
+    with conn.cursor() as cursor:
+        cursor.executemany(_event_sql(conn.vendor), prepared)
 
 
 @contextmanager
@@ -108,25 +120,26 @@ def service(actor: ActorLike) -> Iterator[Tx]:
         raise Conflict(f"the change clashed with a concurrent one ({exc}); reload and try again") from exc
 
 
-def _column(model: type[Model], name: str) -> tuple[Any, str]:
+@functools.lru_cache(maxsize=256)
+def _column(model: type[Model], vendor: str, name: str) -> tuple[Any, str]:
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-    return field, connection.ops.quote_name(field.column)  # type: ignore[union-attr]
+    return field, quote(field.column)  # type: ignore[union-attr]
 
 
-def _prep(field: Any, value: Any) -> Any:
+def _prep(field: Any, value: Any, conn: BaseDatabaseWrapper) -> Any:
     if isinstance(value, Model):
         value = value.pk
-    return field.get_db_prep_save(value, connection)
+    return field.get_db_prep_save(value, conn)
 
 
 @functools.lru_cache(maxsize=512)
 def _update_sql(model: type[Model], vendor: str, sets: tuple[str, ...], where: tuple[tuple[str, bool], ...]) -> str:
-    assignments = ", ".join(f"{_column(model, name)[1]} = %s" for name in sets)
+    assignments = ", ".join(f"{_column(model, vendor, name)[1]} = %s" for name in sets)
     conditions = " AND ".join(
-        f"{_column(model, name)[1]} IS NULL" if is_null else f"{_column(model, name)[1]} = %s"
+        f"{_column(model, vendor, name)[1]} IS NULL" if is_null else f"{_column(model, vendor, name)[1]} = %s"
         for name, is_null in where
     )
-    return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE {conditions}"
+    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {conditions}"
 
 
 def update_rows(model: type[Model], where: dict[str, Any], **updates: Any) -> int:
@@ -135,12 +148,14 @@ def update_rows(model: type[Model], where: dict[str, Any], **updates: Any) -> in
     A prepared statement instead of `QuerySet.update`: these run several times on every lifecycle call,
     and building them through the ORM cost several times more than running them.
     """
-    sets = tuple(updates)
-    conditions = tuple((name, value is None) for name, value in where.items())
-    sql = _update_sql(model, connection.vendor, sets, conditions)
-    params = [_prep(_column(model, name)[0], value) for name, value in updates.items()]
-    params += [_prep(_column(model, name)[0], value) for name, value in where.items() if value is not None]
-    with connection.cursor() as cursor:
+    conn = db()
+    vendor = conn.vendor
+    sql = _update_sql(model, vendor, tuple(updates), tuple((name, value is None) for name, value in where.items()))
+    params = [_prep(_column(model, vendor, name)[0], value, conn) for name, value in updates.items()]
+    params += [
+        _prep(_column(model, vendor, name)[0], value, conn) for name, value in where.items() if value is not None
+    ]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -151,6 +166,22 @@ def cas(model: type[Model], where: dict[str, Any], what: str, **updates: Any) ->
         raise Conflict(f"{what} was changed by someone else first; reload and try again")
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_fields(model: type[Model]) -> list[Any]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(model: type[Model], vendor: str, rows: int) -> str:
+    fields = _insert_fields(model)
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES"
+        f" {', '.join([row] * rows)} RETURNING {quote(model._meta.pk.column)}"  # type: ignore[union-attr]
+    )
+
+
 def insert_objects(objects: Sequence[M]) -> list[M]:
     """Insert unsaved instances of one model with one statement and set their primary keys.
 
@@ -158,21 +189,16 @@ def insert_objects(objects: Sequence[M]) -> list[M]:
     """
     if not objects:
         return list(objects)
+    conn = db()
     model = type(objects[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES"
-        f" {', '.join([row] * len(objects))} RETURNING {connection.ops.quote_name(model._meta.pk.column)}"  # type: ignore[union-attr]
-    )
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objects for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    fields = _insert_fields(model)
+    params = [f.get_db_prep_save(f.pre_save(obj, add=True), conn) for obj in objects for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(model, conn.vendor, len(objects)), params)
         ids = [r[0] for r in cursor.fetchall()]
     for obj, pk in zip(objects, ids, strict=True):
         obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, conn.alias
     return list(objects)
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import connection
 from django.db.models import Field, JSONField, Model, UUIDField
 
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
 from orchestra.models import Project, Task, Worker, WorkflowVersion
-from orchestra.services._base import CompiledVersion, compiled
+from orchestra.services._base import CompiledVersion, compiled, db, quote
 
 M = TypeVar("M", bound=Model)
 
@@ -61,64 +61,81 @@ TASK_FIELDS = ("id", "project_id", "step_id", "status", "data", "attempts", "cla
 
 
 def table(model: type[Model]) -> str:
-    return str(connection.ops.quote_name(model._meta.db_table))
+    return quote(model._meta.db_table)
 
 
+@functools.lru_cache(maxsize=64)
 def _ordered(model: type[Model], names: tuple[str, ...]) -> list[Field[Any, Any]]:
     # Model.from_db wants the loaded fields in the model's own field order.
     return [f for f in model._meta.concrete_fields if f.attname in names]
 
 
-def _decode(field: Field[Any, Any], value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(field, JSONField):
-        return field.from_db_value(value, None, connection)
-    if isinstance(field, UUIDField):
-        return field.to_python(value)
-    return value
+@functools.lru_cache(maxsize=256)
+def _select(model: type[Model], vendor: str, names: tuple[str, ...], sql: str, prefix: str) -> str:
+    return sql.format(columns=", ".join(f"{prefix}{quote(f.column)}" for f in _ordered(model, names)))
+
+
+def _decoders(fields: list[Field[Any, Any]], conn: Any) -> list[Any]:
+    """Per field, None or a function turning the database's value into the Python one."""
+    out: list[Any] = []
+    for f in fields:
+        if isinstance(f, JSONField):
+            out.append(lambda v, f=f: f.from_db_value(v, None, conn))
+        elif isinstance(f, UUIDField):
+            out.append(f.to_python)
+        else:
+            out.append(None)
+    return out
+
+
+def _build(model: type[M], fields: list[Field[Any, Any]], rows: list[tuple[Any, ...]], conn: Any) -> list[M]:
+    attnames = [f.attname for f in fields]
+    decoders = _decoders(fields, conn)
+    return [
+        model.from_db(
+            conn.alias, attnames, [v if d is None or v is None else d(v) for d, v in zip(decoders, row, strict=True)]
+        )
+        for row in rows
+    ]
 
 
 def read_models(model: type[M], names: tuple[str, ...], sql: str, *params: Any, prefix: str = "") -> list[M]:
-    fields = _ordered(model, names)
-    columns = ", ".join(f"{prefix}{connection.ops.quote_name(f.column)}" for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(columns=columns), params)
+    """Model instances from one prepared statement; `sql` has a `{columns}` slot for the loaded fields."""
+    conn = db()
+    with conn.cursor() as cursor:
+        cursor.execute(_select(model, conn.vendor, names, sql, prefix), params)
         rows = cursor.fetchall()
-    attnames = [f.attname for f in fields]
-    return [
-        model.from_db(connection.alias, attnames, [_decode(f, v) for f, v in zip(fields, row, strict=True)])
-        for row in rows
-    ]
+    return _build(model, _ordered(model, names), rows, conn)
 
 
 _LOCKS = {"update": " FOR NO KEY UPDATE OF p", "share": " FOR SHARE OF p", "": ""}
 
 
-def project_of_task(task_id: int, *, lock: str) -> Project | None:
-    """The task's project with its version's digest and workflow, locked on PostgreSQL ("update": for
-    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers."""
-    clause = _LOCKS[lock] if connection.vendor == "postgresql" else ""
-    fields = _ordered(Project, PROJECT_FIELDS)
-    columns = ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in fields)
-    sql = (
+@functools.lru_cache(maxsize=8)
+def _project_of_task_sql(vendor: str, lock: str) -> str:
+    clause = _LOCKS[lock] if vendor == "postgresql" else ""
+    columns = ", ".join(f"p.{quote(f.column)}" for f in _ordered(Project, PROJECT_FIELDS))
+    return (
         f"SELECT {columns}, v.digest, v.workflow_id FROM {table(Project)} p"
         f" JOIN {table(WorkflowVersion)} v ON v.id = p.version_id"
         f" WHERE p.id = (SELECT project_id FROM {table(Task)} WHERE id = %s){clause}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [task_id])
+
+
+def project_of_task(task_id: int, *, lock: str) -> Project | None:
+    """The task's project with its version's digest and workflow, locked on PostgreSQL ("update": for
+    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers."""
+    conn = db()
+    with conn.cursor() as cursor:
+        cursor.execute(_project_of_task_sql(conn.vendor, lock), [task_id])
         row = cursor.fetchone()
     if row is None:
         return None
     *values, digest, workflow_id = row
-    project = Project.from_db(
-        connection.alias, [f.attname for f in fields], [_decode(f, v) for f, v in zip(fields, values, strict=True)]
+    (project,) = _build(Project, _ordered(Project, PROJECT_FIELDS), [tuple(values)], conn)
+    project.version = WorkflowVersion.from_db(
+        conn.alias, ["id", "workflow_id", "digest"], [project.version_id, workflow_id, digest]
     )
-    version = WorkflowVersion.from_db(
-        connection.alias, ["id", "workflow_id", "digest"], [project.version_id, workflow_id, digest]
-    )
-    project.version = version
     return project
 
 

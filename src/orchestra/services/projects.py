@@ -8,21 +8,31 @@ from typing import Any
 from orchestra import execution
 from orchestra.engine.errors import NotFound, ValidationError
 from orchestra.engine.lifecycle import OPEN, ProjectAction, ProjectStatus, TaskClass, project_transition
-from orchestra.models import Project, WorkflowVersion
+from orchestra.models import Project, Workflow, WorkflowVersion
 from orchestra.services._base import ActorLike, compiled, insert_objects, lock, service
+from orchestra.services._loading import read_models, table
 from orchestra.services._progress import abort_tasks, advance, change_project_status, task_statuses
 
 
 def _version(workflow_slug: str, version_slug: str) -> WorkflowVersion:
-    try:
-        return WorkflowVersion.objects.select_related("workflow").get(workflow__slug=workflow_slug, slug=version_slug)
-    except WorkflowVersion.DoesNotExist:
+    """The version to start a project of (its other fields load lazily if touched)."""
+    found = read_models(
+        WorkflowVersion,
+        ("id", "workflow_id", "slug", "digest"),
+        f"SELECT {{columns}} FROM {table(WorkflowVersion)} v JOIN {table(Workflow)} w ON w.id = v.workflow_id"
+        " WHERE w.slug = %s AND v.slug = %s",
+        workflow_slug,
+        version_slug,
+        prefix="v.",
+    )
+    if not found:
         known = sorted(f"{w}/{v}" for w, v in WorkflowVersion.objects.values_list("workflow__slug", "slug"))
         raise NotFound(
             f"workflow_version_slug: no version '{version_slug}' of workflow '{workflow_slug}' is loaded"
             f" (loaded: {', '.join(known) or 'none; run `orchestra loadworkflow`'})",
             field="workflow_version_slug",
-        ) from None
+        )
+    return found[0]
 
 
 def _validate_project_input(priority: Any, task_class: Any, project_data: Any, description: Any) -> TaskClass:

@@ -67,15 +67,34 @@ def task_assign(*, task_id: int, worker: Worker | str, actor: ActorLike = None) 
         return seat_worker(tx, project=loaded.project, task=loaded.task, step=loaded.step, worker=worker)
 
 
+_ASSIGNMENT_FIELDS = (
+    "id",
+    "task_id",
+    "worker_id",
+    "level",
+    "status",
+    "in_progress_task_data",
+    "created_at",
+    "updated_at",
+)
+
+
 def _held(task: Task, worker: Worker) -> TaskAssignment:
     """The worker's assignment that currently holds the task (status Processing)."""
-    assignment = TaskAssignment.objects.filter(task=task, worker=worker).first()
-    if assignment is None:
+    found = read_models(
+        TaskAssignment,
+        _ASSIGNMENT_FIELDS,
+        f"SELECT {{columns}} FROM {table(TaskAssignment)} WHERE task_id = %s AND worker_id = %s",
+        task.pk,
+        worker.pk,
+    )
+    if not found:
         raise PermissionDenied(
             f"worker '{worker.username}' has no seat on task {task.pk}",
             task_id=task.pk,
             worker=worker.username,
         )
+    (assignment,) = found
     if assignment.status != AssignmentStatus.PROCESSING:
         raise StateError(
             f"worker '{worker.username}' already handed task {task.pk} on (their level-{assignment.level}"
