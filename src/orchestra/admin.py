@@ -98,3 +98,64 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _CredentialAdmin(admin.ModelAdmin):
+    """Credentials are made where their secret can be shown once (`orchestra apikey create`, `orchestra
+    token create`, the account page); here they are listed and revoked through the services."""
+
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.ApiKey)
+class ApiKeyAdmin(_CredentialAdmin):
+    list_display = ["key_id", "name", "created_at", "created_by", "revoked_at"]
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        from orchestra.services.access import apikey_revoke
+
+        for key in queryset:
+            apikey_revoke(key=key.key_id, actor=request.user)
+
+
+@admin.register(models.PersonalToken)
+class PersonalTokenAdmin(_CredentialAdmin):
+    list_display = ["prefix", "user", "name", "created_at", "revoked_at"]
+    list_select_related = ["user"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        from orchestra.services.access import token_revoke
+
+        for token in queryset:
+            token_revoke(token_id=token.pk, actor=request.user)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Workers change their time through the worker API and pages (services write the events)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.TimeEntry)
+class TimeEntryAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "worker", "date", "time_worked", "description", "assignment"]
+    list_select_related = ["worker__user"]
+    list_filter = ["date"]
+
+
+@admin.register(models.TaskTimer)
+class TaskTimerAdmin(_ReadOnlyAdmin):
+    list_display = ["worker", "assignment", "description", "start_time", "stop_time"]
+    list_select_related = ["worker__user"]

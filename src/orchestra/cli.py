@@ -15,6 +15,8 @@ ORCHESTRA_COMMANDS = {
     "loadworkflow": "load a workflow definition (directory or package) into the database",
     "loadallworkflows": "load every workflow in ORCHESTRA_WORKFLOWS",
     "loadworkflowsampledata": "create a workflow's sample users and certifications (SLUG/VERSION)",
+    "apikey": "client API keys: create NAME, list, revoke KEY_ID_OR_NAME",
+    "token": "workers' personal API tokens: create USERNAME, list [USERNAME], revoke ID",
     "migrate": "create or update the database tables",
     "createsuperuser": "create an admin user",
 }

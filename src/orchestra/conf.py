@@ -25,6 +25,14 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW": True,
     # Members of this Django group (and superusers) are project admins.
     "ORCHESTRA_PROJECT_ADMIN_GROUP": "project_admins",
+    # Client API credentials from settings, as in B12: {key_id: secret}. Keys made with
+    # `orchestra apikey create` live in the database instead (hashed).
+    "ORCHESTRA_PROJECT_API_CREDENTIALS": {},
+    # The secret that API key secrets are derived from; empty means derive it from SECRET_KEY. Changing
+    # it invalidates every database API key.
+    "ORCHESTRA_API_SIGNING_KEY": "",
+    # How far a signed request's Date (or RFC 9421 `created`) may be from the server's clock.
+    "ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS": 300,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from orchestra.api.main import api
 from orchestra.web import views
 
 app_name = "orchestra"
@@ -13,4 +14,5 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("demo/gallery/", views.demo_gallery, name="demo_gallery"),
     path("files/<path:name>", views.stored_file, name="stored_file"),
+    path("api/", api.urls),
 ]

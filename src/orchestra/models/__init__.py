@@ -1,18 +1,25 @@
 """Orchestra's Django models, one module per aggregate. Only services write to them."""
 
+from orchestra.models.access import ApiKey, PersonalToken, SeenSignature
 from orchestra.models.events import Event
 from orchestra.models.projects import Iteration, Project, Task, TaskAssignment
+from orchestra.models.timekeeping import TaskTimer, TimeEntry
 from orchestra.models.workers import Worker, WorkerCertification
 from orchestra.models.workflows import Certification, Step, Workflow, WorkflowVersion
 
 __all__ = [
+    "ApiKey",
     "Certification",
     "Event",
     "Iteration",
+    "PersonalToken",
     "Project",
+    "SeenSignature",
     "Step",
     "Task",
     "TaskAssignment",
+    "TaskTimer",
+    "TimeEntry",
     "Worker",
     "WorkerCertification",
     "Workflow",

@@ -7,7 +7,7 @@ from typing import Any
 
 from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import AssignmentStatus
-from orchestra.models import Iteration, Project, Step, Task, TaskAssignment
+from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, WorkflowVersion
 
 
 def _dt(value: Any) -> str | None:
@@ -110,4 +110,48 @@ def project_information(project_ids: list[int]) -> dict[int, dict[str, Any]]:
             "tasks": tasks_by_project[p.pk],
         }
         for p in projects
+    }
+
+
+def workflow_types() -> dict[str, Any]:
+    """B12's `workflow_types` shape: {slug: {name, versions: {slug: {name, description}}}}; one query."""
+    out: dict[str, Any] = {}
+    for version in WorkflowVersion.objects.select_related("workflow").order_by("workflow__slug", "slug"):
+        workflow = out.setdefault(
+            version.workflow.slug,
+            {"name": version.workflow.name, "description": version.workflow.description, "versions": {}},
+        )
+        workflow["versions"][version.slug] = {"name": version.name, "description": version.description}
+    return out
+
+
+def project_summary(p: Project) -> dict[str, Any]:
+    return {
+        "id": p.pk,
+        "workflow_slug": p.version.workflow.slug,
+        "workflow_version_slug": p.version.slug,
+        "short_description": p.short_description,
+        "priority": p.priority,
+        "task_class": p.task_class,
+        "status": p.status,
+        "start_datetime": _dt(p.created_at),
+    }
+
+
+def project_list(
+    *, status: str | None = None, workflow: str | None = None, page: int = 1, page_size: int = 50
+) -> dict[str, Any]:
+    """A page of projects, newest first; two queries (the count and the page)."""
+    projects = Project.objects.select_related("version__workflow").order_by("-id")
+    if status:
+        projects = projects.filter(status=status)
+    if workflow:
+        projects = projects.filter(version__workflow__slug=workflow)
+    count = projects.count()
+    start = (page - 1) * page_size
+    return {
+        "count": count,
+        "page": page,
+        "page_size": page_size,
+        "projects": [project_summary(p) for p in projects[start : start + page_size]],
     }

@@ -35,7 +35,9 @@ def _version(workflow_slug: str, version_slug: str) -> WorkflowVersion:
     return found[0]
 
 
-def _validate_project_input(priority: Any, task_class: Any, project_data: Any, description: Any) -> TaskClass:
+def _validate_project_input(
+    priority: Any, task_class: Any, project_data: Any, description: Any, *, field: str = "project_data"
+) -> TaskClass:
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ValidationError(f"priority: expected an integer, got {priority!r}", field="priority")
     if not isinstance(description, str):
@@ -47,11 +49,11 @@ def _validate_project_input(priority: Any, task_class: Any, project_data: Any, d
             f"task_class: expected 'real' or 'training', got {task_class!r}", field="task_class"
         ) from None
     if not isinstance(project_data, dict):
-        raise ValidationError("project_data: expected a JSON object", field="project_data")
+        raise ValidationError(f"{field}: expected a JSON object", field=field)
     try:
         json.dumps(project_data)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"project_data: not JSON-serializable ({exc})", field="project_data") from None
+        raise ValidationError(f"{field}: not JSON-serializable ({exc})", field=field) from None
     return klass
 
 
@@ -66,35 +68,65 @@ def project_create(
     actor: ActorLike = None,
 ) -> Project:
     """Start a project of a workflow version; the first tasks are created (and machine steps queued)."""
-    project_data = {} if project_data is None else project_data
-    klass = _validate_project_input(priority, task_class, project_data, description)
+    (project,) = projects_create(
+        workflow_slug=workflow_slug,
+        version_slug=version_slug,
+        description=description,
+        priority=priority,
+        task_class=task_class,
+        project_datas=[{} if project_data is None else project_data],
+        actor=actor,
+    )
+    return project
+
+
+def projects_create(
+    *,
+    workflow_slug: str,
+    version_slug: str,
+    project_datas: list[dict[str, Any]],
+    description: str = "",
+    priority: int = 0,
+    task_class: TaskClass | str = TaskClass.REAL,
+    actor: ActorLike = None,
+) -> list[Project]:
+    """One project per data object, in one transaction: all are created or none (Invenio's
+    `start(workflow, data=[...])`)."""
+    if not isinstance(project_datas, list) or not project_datas:
+        raise ValidationError("project_data: expected a non-empty list of JSON objects", field="project_data")
+    klass = TaskClass.REAL
+    for i, data in enumerate(project_datas):
+        field = "project_data" if len(project_datas) == 1 else f"project_data[{i}]"
+        klass = _validate_project_input(priority, task_class, data, description, field=field)
     version = _version(workflow_slug, version_slug)
     compiled(version)  # warm the definition cache outside the transaction
     with service(actor) as tx:
-        (project,) = insert_objects(
+        projects = insert_objects(
             [
                 Project(
                     version=version,
                     short_description=description,
                     priority=priority,
                     task_class=klass,
-                    project_data=project_data,
+                    project_data=data,
                     created_at=tx.now,
                     updated_at=tx.now,
                 )
+                for data in project_datas
             ]
         )
-        tx.event(
-            "project_created",
-            project_id=project.pk,
-            to_status=ProjectStatus.ACTIVE,
-            workflow=workflow_slug,
-            version=version_slug,
-            priority=priority,
-            task_class=str(klass),
-        )
-        advance(tx, project, {})
-    return project
+        for project in projects:
+            tx.event(
+                "project_created",
+                project_id=project.pk,
+                to_status=ProjectStatus.ACTIVE,
+                workflow=workflow_slug,
+                version=version_slug,
+                priority=priority,
+                task_class=str(klass),
+            )
+            advance(tx, project, {})
+    return projects
 
 
 def _locked_project(project_id: int) -> Project:

@@ -54,6 +54,16 @@ def worker_get(username: str) -> Worker:
         raise NotFound(f"no worker with username {username!r}", username=username)
 
 
+def worker_by_id_or_username(key: int | str) -> Worker:
+    """A worker by its id (B12's `worker_id`) or its username."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        try:
+            return Worker.objects.select_related("user").get(pk=key)
+        except Worker.DoesNotExist:
+            raise NotFound(f"worker_id: no worker with id {key}", field="worker_id") from None
+    return worker_get(str(key))
+
+
 def worker_certify(
     *,
     worker: Worker | str,

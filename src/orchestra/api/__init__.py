@@ -1,0 +1,1 @@
+"""The HTTP API (django-ninja): client (project) API, worker interface, project management, SDK."""

@@ -1,0 +1,282 @@
+"""The worker interface API (B12's `/orchestra/api/interface/`): a worker's own tasks and time.
+
+Authenticated by session (writes need the CSRF token) or `Authorization: Token …`. A worker reads and
+changes only their own assignments, time entries and timer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import HttpError
+
+from orchestra.api.auth import WorkerCaller, worker_auth
+from orchestra.api.main import route
+from orchestra.engine.errors import ValidationError
+from orchestra.engine.lifecycle import Role
+from orchestra.models import TaskTimer, TimeEntry, Worker
+from orchestra.selectors.work import STATES, dashboard_tasks, task_assignment_information
+from orchestra.services import timekeeping
+from orchestra.services.tasks import task_pull, task_return, task_save, task_submit
+
+router = Router(auth=worker_auth, tags=["worker interface"])
+
+
+def caller(request: HttpRequest) -> WorkerCaller:
+    return request.auth  # type: ignore[attr-defined, no-any-return]
+
+
+def worker_of(request: HttpRequest) -> Worker:
+    who = caller(request)
+    if who.worker is None:
+        raise HttpError(403, f"user {who.user.get_username()!r} is not an Orchestra worker")
+    return who.worker
+
+
+class DashboardFilter(Schema):
+    state: Literal[STATES] | None = None  # type: ignore[valid-type]
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=500)
+
+
+@route(router, "GET", "/dashboard_tasks")
+def get_dashboard_tasks(request: HttpRequest, filters: Query[DashboardFilter]) -> dict[str, Any]:
+    """The worker's tasks in B12's buckets (returned, in progress, pending review, …) with counts."""
+    return dashboard_tasks(worker_of(request), state=filters.state, page=filters.page, page_size=filters.page_size)
+
+
+@route(router, "POST", "/new_task_assignment/{role}")
+def new_task_assignment(request: HttpRequest, role: Role) -> dict[str, Any]:
+    """Take the next task this worker may do ("New delivery task" / "New review task")."""
+    assignment = task_pull(worker=worker_of(request), role=role)
+    return {"id": assignment.task_id, "task_id": assignment.task_id, "assignment_id": assignment.pk}
+
+
+class TaskId(Schema):
+    task_id: int
+
+
+@route(router, "POST", "/task_assignment_information")
+def get_task_assignment_information(request: HttpRequest, payload: TaskId) -> dict[str, Any]:
+    """One of the worker's tasks: its data, step, project and the prerequisites' outputs."""
+    who = caller(request)
+    return task_assignment_information(payload.task_id, worker_of(request), is_project_admin=who.is_project_admin)
+
+
+class SaveTask(Schema):
+    task_id: int
+    task_data: dict[str, Any] = Field(default_factory=dict)
+
+
+@route(router, "POST", "/save_task_assignment")
+def save_task_assignment(request: HttpRequest, payload: SaveTask) -> dict[str, Any]:
+    """Save a draft of the worker's work."""
+    task_save(task_id=payload.task_id, worker=worker_of(request), data=payload.task_data)
+    return {}
+
+
+class SubmitTask(SaveTask):
+    command_type: Literal["submit", "accept", "reject"] = "submit"
+    feedback: str = Field("", description="required to reject (return) work")
+
+
+@route(router, "POST", "/submit_task_assignment")
+def submit_task_assignment(request: HttpRequest, payload: SubmitTask) -> dict[str, Any]:
+    """Submit work, or as a reviewer accept it or reject (return) it with feedback."""
+    worker = worker_of(request)
+    if payload.command_type == "reject":
+        task = task_return(task_id=payload.task_id, worker=worker, data=payload.task_data, feedback=payload.feedback)
+    else:
+        task = task_submit(task_id=payload.task_id, worker=worker, data=payload.task_data, command=payload.command_type)
+    return {"task_id": task.pk, "status": task.status}
+
+
+# Time entries --------------------------------------------------------------------------------------------
+
+
+class TimeEntryOut(Schema):
+    id: int
+    date: dt.date
+    time_worked: str = Field(..., description="HH:MM:SS")
+    seconds: int
+    description: str
+    assignment: int | None
+
+
+def _entry(entry: TimeEntry) -> dict[str, Any]:
+    seconds = int(entry.time_worked.total_seconds())
+    return {
+        "id": entry.pk,
+        "date": entry.date,
+        "time_worked": f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
+        "seconds": seconds,
+        "description": entry.description,
+        "assignment": entry.assignment_id,
+    }
+
+
+def _duration(value: str | int | float | None, field: str = "time_worked") -> dt.timedelta | None:
+    """Seconds, or "HH:MM[:SS]"."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return dt.timedelta(seconds=value)
+    parts = value.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or any(n < 0 for n in numbers):
+        raise ValidationError(f"{field}: expected seconds or 'HH:MM[:SS]', got {value!r}", field=field)
+    hours, minutes, seconds = (*numbers, 0)[:3]
+    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+class TimeEntryFilter(Schema):
+    min_date: dt.date | None = None
+    max_date: dt.date | None = None
+    assignment: int | None = None
+
+
+@route(router, "GET", "/time_entries", response=list[TimeEntryOut])
+def list_time_entries(request: HttpRequest, filters: Query[TimeEntryFilter]) -> list[dict[str, Any]]:
+    """The worker's time entries, newest first, optionally between two dates or for one assignment."""
+    entries = TimeEntry.objects.filter(worker=worker_of(request))
+    if filters.min_date:
+        entries = entries.filter(date__gte=filters.min_date)
+    if filters.max_date:
+        entries = entries.filter(date__lte=filters.max_date)
+    if filters.assignment:
+        entries = entries.filter(assignment_id=filters.assignment)
+    return [_entry(e) for e in entries[:1000]]
+
+
+class TimeEntryIn(Schema):
+    date: dt.date
+    time_worked: int | str = Field(..., description="seconds, or 'HH:MM[:SS]'")
+    description: str = ""
+    assignment: int | None = None
+
+
+@route(router, "POST", "/time_entries", response={201: TimeEntryOut})
+def create_time_entry(request: HttpRequest, payload: TimeEntryIn) -> Status[dict[str, Any]]:
+    entry = timekeeping.time_entry_create(
+        worker=worker_of(request),
+        date=payload.date,
+        time_worked=_duration(payload.time_worked) or dt.timedelta(0),
+        description=payload.description,
+        assignment_id=payload.assignment,
+    )
+    return Status(201, _entry(entry))
+
+
+@route(router, "GET", "/time_entries/{entry_id}", response=TimeEntryOut)
+def get_time_entry(request: HttpRequest, entry_id: int) -> dict[str, Any]:
+    return _entry(timekeeping.time_entry_get(worker_of(request), entry_id))
+
+
+class TimeEntryPatch(Schema):
+    date: dt.date | None = None
+    time_worked: int | str | None = None
+    description: str | None = None
+    assignment: int | None = None
+
+
+def _update(request: HttpRequest, entry_id: int, payload: TimeEntryPatch) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "assignment" in payload.model_fields_set:
+        changes["assignment_id"] = payload.assignment
+    entry = timekeeping.time_entry_update(
+        worker=worker_of(request),
+        entry_id=entry_id,
+        date=payload.date,
+        time_worked=_duration(payload.time_worked),
+        description=payload.description,
+        **changes,
+    )
+    return _entry(entry)
+
+
+@route(router, "PATCH", "/time_entries/{entry_id}", response=TimeEntryOut)
+def patch_time_entry(request: HttpRequest, entry_id: int, payload: TimeEntryPatch) -> dict[str, Any]:
+    """Change some fields of a time entry."""
+    return _update(request, entry_id, payload)
+
+
+@route(router, "PUT", "/time_entries/{entry_id}", response=TimeEntryOut)
+def put_time_entry(request: HttpRequest, entry_id: int, payload: TimeEntryIn) -> dict[str, Any]:
+    """Replace a time entry."""
+    return _update(request, entry_id, TimeEntryPatch(**payload.model_dump()))
+
+
+@route(router, "DELETE", "/time_entries/{entry_id}", response={204: None})
+def delete_time_entry(request: HttpRequest, entry_id: int) -> Status[None]:
+    timekeeping.time_entry_delete(worker=worker_of(request), entry_id=entry_id)
+    return Status(204, None)
+
+
+# Timer ---------------------------------------------------------------------------------------------------
+
+
+class TimerOut(Schema):
+    running: bool
+    assignment: int | None
+    description: str
+    start_time: dt.datetime | None
+    stop_time: dt.datetime | None
+    seconds: int | None = Field(None, description="seconds since start, while running")
+
+
+def _timer(timer: TaskTimer) -> dict[str, Any]:
+    from django.utils import timezone
+
+    running = timer.start_time is not None
+    return {
+        "running": running,
+        "assignment": timer.assignment_id,
+        "description": timer.description,
+        "start_time": timer.start_time,
+        "stop_time": timer.stop_time,
+        "seconds": int((timezone.now() - timer.start_time).total_seconds()) if timer.start_time else None,
+    }
+
+
+@route(router, "GET", "/timer", response=TimerOut)
+def get_timer(request: HttpRequest) -> dict[str, Any]:
+    return _timer(timekeeping.timer_get(worker_of(request)))
+
+
+class TimerStart(Schema):
+    assignment: int | None = None
+    description: str = ""
+
+
+@route(router, "POST", "/timer/start", response=TimerOut)
+def start_timer(request: HttpRequest, payload: TimerStart) -> dict[str, Any]:
+    """Start the timer (409 if it is running already)."""
+    timer = timekeeping.timer_start(
+        worker=worker_of(request), assignment_id=payload.assignment, description=payload.description
+    )
+    return _timer(timer)
+
+
+@route(router, "POST", "/timer/stop", response=TimeEntryOut)
+def stop_timer(request: HttpRequest) -> dict[str, Any]:
+    """Stop the timer; returns the time entry it made."""
+    return _entry(timekeeping.timer_stop(worker=worker_of(request)))
+
+
+class TimerPatch(Schema):
+    description: str | None = None
+    assignment: int | None = None
+
+
+@route(router, "POST", "/timer/update", response=TimerOut)
+def update_timer(request: HttpRequest, payload: TimerPatch) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "assignment" in payload.model_fields_set:
+        changes["assignment_id"] = payload.assignment
+    return _timer(timekeeping.timer_update(worker=worker_of(request), description=payload.description, **changes))

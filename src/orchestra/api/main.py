@@ -1,0 +1,142 @@
+"""The NinjaAPI instance: routers, the JSON error shape, and trailing-slash-optional routes.
+
+Every error is `{"error": code, "message": "…"}` with a 4xx status; validation errors add `errors`, one
+entry per bad field. Anything else escaping a view is a bug: it is logged and answered with a 500 in the
+same shape, without details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Router
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
+
+from orchestra.api.signatures import SignatureError
+from orchestra.engine.errors import OrchestraError
+
+log = logging.getLogger("orchestra.api")
+
+
+class JSONParser(Parser):
+    """B12's client sends raw JSON without a Content-Type; say exactly where a body fails to parse."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return json.loads(request.body)
+        except UnicodeDecodeError:
+            raise HttpError(400, "body: not UTF-8 text; send a JSON object encoded as UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise HttpError(
+                400, f"body: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); send a JSON object"
+            ) from None
+
+
+api = NinjaAPI(
+    title="Orchestra API",
+    version="1",
+    description=(
+        "Orchestra's HTTP API. The client (project) API takes signed requests (draft-cavage HTTP signatures"
+        " with `X-Api-Key`, as B12's `httpsig` client sends them, or RFC 9421); the worker interface takes a"
+        ' session (with CSRF) or `Authorization: Token …`. Every error is JSON `{"error", "message"}`.'
+    ),
+    urls_namespace="orchestra-api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    parser=JSONParser(),
+)
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def error(request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"error": code, "message": message, **extra}, status=status)
+
+
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in loc]
+    # ninja prefixes the parameter source and the schema argument name: ("body", "payload", "priority").
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form", "file"):
+        source, parts = parts[0], parts[1:]
+        if len(parts) > 1 and source == "body":
+            parts = parts[1:]
+        if not parts:
+            return source
+    return ".".join(parts)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors]
+    message = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
+    return error(request, 400, "invalid", message, errors=errors)
+
+
+@api.exception_handler(OrchestraError)
+def _orchestra(request: HttpRequest, exc: OrchestraError) -> HttpResponse:
+    body = exc.as_dict()
+    field = exc.fields.get("field")
+    if field:
+        body["field"] = field
+    if "errors" in exc.fields:  # B12's assign_worker_to_task shape: {"success": false, "errors": {...}}
+        body.update(success=False, errors=exc.fields["errors"])
+    return api.create_response(request, body, status=exc.http_status)
+
+
+@api.exception_handler(SignatureError)
+def _signature(request: HttpRequest, exc: SignatureError) -> HttpResponse:
+    return error(request, 401, "bad_signature", str(exc), header=exc.header)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    message = str(exc.message) if getattr(exc, "message", None) else "authentication required"
+    return error(request, 401, "unauthorized", message)
+
+
+@api.exception_handler(HttpError)
+def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, HttpError):  # ninja wraps our parser's precise message in a generic one
+        exc = exc.__cause__
+    return error(request, exc.status_code, _STATUS_CODES.get(exc.status_code, "error"), str(exc.message))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(Exception)
+def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return error(request, 500, "server_error", "an unexpected error occurred; it was logged")
+
+
+def route(router: Router, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view at `path/` (documented) and at `path` (B12's clients call both)."""
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_operation(path.rstrip("/") + "/", [method], view, **kwargs)
+        router.add_api_operation(
+            path.rstrip("/"), [method], view, **{**kwargs, "include_in_schema": False, "url_name": None}
+        )
+        return view
+
+    return register
+
+
+def _mount() -> None:
+    from orchestra.api import interface, management, project
+
+    api.add_router("/project/", project.router)
+    interface.router.add_router("/project_management/", management.router)
+    api.add_router("/interface/", interface.router)
+
+
+_mount()

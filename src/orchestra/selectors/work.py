@@ -1,0 +1,130 @@
+"""What a worker sees: their dashboard and one task with its prerequisites (fixed query counts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from orchestra.engine.errors import NotFound
+from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, TaskStatus
+from orchestra.models import Task, TaskAssignment, Worker, WorkerCertification
+from orchestra.selectors.projects import _dt
+from orchestra.services._base import compiled
+
+# B12's dashboard buckets, in the order the dashboard shows them.
+STATES = ("returned", "in_progress", "pending_review", "pending_processing", "paused", "complete")
+
+
+def assignment_state(assignment: TaskAssignment) -> str | None:
+    """Which dashboard bucket an assignment is in; None for work that is gone (aborted)."""
+    task, project = assignment.task, assignment.task.project
+    if task.status == TaskStatus.ABORTED or project.status == ProjectStatus.ABORTED:
+        return None
+    if task.status == TaskStatus.COMPLETE:
+        return "complete"
+    if project.status == ProjectStatus.PAUSED:
+        return "paused"
+    if assignment.status == AssignmentStatus.PROCESSING:
+        return "returned" if task.status == TaskStatus.POST_REVIEW_PROCESSING else "in_progress"
+    if task.status in (TaskStatus.PENDING_REVIEW, TaskStatus.REVIEWING):
+        return "pending_review"
+    return "pending_processing"
+
+
+def _assignments(worker: Worker) -> QuerySet[TaskAssignment]:
+    return TaskAssignment.objects.filter(worker=worker).select_related("task__step", "task__project__version__workflow")
+
+
+def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    """The worker's tasks in B12's buckets with counts, newest first; a page of one bucket (or of all).
+
+    Two queries: the worker's assignments with their tasks, steps and projects, and their certifications.
+    """
+    rows = []
+    counts = dict.fromkeys(STATES, 0)
+    for a in _assignments(worker).order_by("-task__project__priority", "-created_at", "-id"):
+        bucket = assignment_state(a)
+        if bucket is None:
+            continue
+        counts[bucket] += 1
+        if state is None or bucket == state:
+            rows.append((a, bucket))
+    start = (page - 1) * page_size
+    tasks = [
+        {
+            "id": a.task_id,
+            "assignment_id": a.pk,
+            "step": a.task.step.name,
+            "step_slug": a.task.step.slug,
+            "project": a.task.project.version.name,
+            "project_id": a.task.project_id,
+            "workflow_slug": a.task.project.version.workflow.slug,
+            "detail": a.task.project.short_description,
+            "priority": a.task.project.priority,
+            "state": bucket,
+            "task_status": a.task.status,
+            "is_reviewer": a.level > 0,
+            "assignment_start_datetime": _dt(a.created_at),
+        }
+        for a, bucket in rows[start : start + page_size]
+    ]
+    roles = set(WorkerCertification.objects.filter(worker=worker).values_list("role", flat=True))
+    return {
+        "tasks": tasks,
+        "counts": counts,
+        "count": len(rows),
+        "page": page,
+        "page_size": page_size,
+        "reviewerStatus": Role.REVIEWER in roles,
+        "entryLevelStatus": Role.ENTRY_LEVEL in roles,
+    }
+
+
+def task_assignment_information(task_id: int, worker: Worker, *, is_project_admin: bool = False) -> dict[str, Any]:
+    """One task as its worker sees it (B12's shape). A worker sees only tasks they hold a seat on; project
+    admins see any. Four queries."""
+    task = Task.objects.select_related("step", "project__version__workflow").filter(pk=task_id).first()
+    seats = list(TaskAssignment.objects.filter(task_id=task_id).select_related("worker__user").order_by("level"))
+    mine = next((a for a in seats if a.worker_id == worker.pk), None)
+    if task is None or (mine is None and not is_project_admin):
+        raise NotFound(f"task_id: you have no assignment on task {task_id}", field="task_id", task_id=task_id)
+    project, version = task.project, task.project.version
+    cv = compiled(version)
+    ancestors = cv.ancestors.get(task.step.slug, [])
+    prerequisites = {
+        t.step.slug: t.data
+        for t in Task.objects.filter(project=project, step__slug__in=ancestors).select_related("step")
+    }
+    holder = next((a for a in seats if a.status == AssignmentStatus.PROCESSING), None)
+    shown = mine or holder or (seats[-1] if seats else None)
+    is_mine_processing = mine is not None and mine.status == AssignmentStatus.PROCESSING
+    return {
+        "assignment_id": shown.pk if shown else None,
+        "task_id": task.pk,
+        "task": {"data": shown.in_progress_task_data if shown else task.data, "status": task.status},
+        "worker": (
+            {
+                "username": shown.worker.username,
+                "first_name": shown.worker.user.first_name,
+                "last_name": shown.worker.user.last_name,
+            }
+            if shown
+            else None
+        ),
+        "status": shown.status if shown else None,
+        "is_reviewer": bool(mine and mine.level > 0),
+        "is_read_only": not (is_mine_processing and project.status == ProjectStatus.ACTIVE),
+        "workflow": {"slug": version.workflow.slug, "name": version.workflow.name},
+        "workflow_version": {"slug": version.slug, "name": version.name},
+        "step": {"slug": task.step.slug, "name": task.step.name, "description": task.step.description},
+        "project": {
+            "id": project.pk,
+            "details": project.short_description,
+            "project_data": project.project_data,
+            "status": project.status,
+            "priority": project.priority,
+        },
+        "prerequisites": prerequisites,
+        "is_project_admin": is_project_admin,
+    }
