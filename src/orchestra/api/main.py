@@ -46,7 +46,7 @@ api = NinjaAPI(
         " with `X-Api-Key`, as B12's `httpsig` client sends them, or RFC 9421); the worker interface takes a"
         ' session (with CSRF) or `Authorization: Token …`. Every error is JSON `{"error", "message"}`.'
     ),
-    urls_namespace="orchestra-api",
+    urls_namespace="orchestra:api",  # nested: orchestra.urls has app_name "orchestra"
     docs_url="/docs",
     openapi_url="/openapi.json",
     parser=JSONParser(),

@@ -345,7 +345,7 @@ def sign_cavage(
         "X-Api-Key": key_id,
         "X-Request-Id": request_id,
         "Authorization": (
-            f'Signature keyId="{key_id}",algorithm="hmac-sha256",headers="(request-target) host date digest x-request-id",'
-            f'signature="{signature}"'
+            f'Signature keyId="{key_id}",algorithm="hmac-sha256",'
+            f'headers="(request-target) host date digest x-request-id",signature="{signature}"'
         ),
     }

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
 
 from orchestra import conf
@@ -95,7 +94,7 @@ def signature_first_use(signature_id: str, expires_at: datetime) -> bool:
     conn = db()
     table = quote(SeenSignature._meta.db_table)
     expires = SeenSignature._meta.get_field("expires_at").get_db_prep_value(expires_at, conn)
-    with transaction.atomic(), conn.cursor() as cursor:
+    with conn.cursor() as cursor:  # one statement, committed on its own: a refused request keeps no lock
         cursor.execute(
             f"INSERT INTO {table} (signature_id, expires_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [signature_id, expires],
