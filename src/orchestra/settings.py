@@ -10,6 +10,8 @@
 | ORCHESTRA_URL | http://127.0.0.1:8000 | the address users and the examples reach Orchestra at |
 | ORCHESTRA_EXECUTOR | local | local (threads in serve/worker), eager (inline, for tests), celery |
 | ORCHESTRA_WORKFLOWS | simple_workflow,journalism_workflow | workflow packages `loadallworkflows` loads |
+| ORCHESTRA_API_SIGNING_KEY | (derived from the secret key) | what client API key secrets are derived from |
+| ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS | 300 | how far a signed request's Date may be from the server's clock |
 
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
@@ -144,3 +146,5 @@ ORCHESTRA_WORKFLOWS = [
     for w in os.environ.get("ORCHESTRA_WORKFLOWS", "simple_workflow,journalism_workflow").split(",")
     if w.strip()
 ]
+ORCHESTRA_API_SIGNING_KEY = os.environ.get("ORCHESTRA_API_SIGNING_KEY", "")
+ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS = float(os.environ.get("ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS", "300"))
