@@ -1,0 +1,853 @@
+#!/usr/bin/env python
+"""HTTP benchmark: Orchestra's API under gunicorn, with signed client requests and a worker's personal token.
+
+    .venv/bin/python benchmarks/http_api.py [--database-url URL] [--threads 8] [--requests 2000] [--warmup 50]
+                                        [--rounds 50] [--workflow human|simple] [--workers 2] [--json] [--keep]
+
+The script sets up a fresh ORCHESTRA_HOME (SQLite file, or the PostgreSQL database given with --database-url,
+dropped and recreated), migrates, loads the benchmark workflow, creates an API key and a worker with a personal
+token, then starts `gunicorn orchestra.wsgi:application` (sync workers, eager executor) on a free port of
+127.0.0.1 and measures, from this process:
+
+1. create_project throughput: N signed requests from T client threads (one requests.Session each);
+2. a full round trip, one request after the other: create_project, project_information, new task (worker
+   API), submit (worker API), project_information (the project must be Completed).
+
+Every response is checked; failed requests are reported and make the script exit non-zero.
+See benchmarks/README.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # for `benchmarks.engine` when run as a script
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_THREADS = 8
+DEFAULT_REQUESTS = 2000
+DEFAULT_WARMUP = 50
+DEFAULT_ROUNDS = 50
+WARMUP_ROUNDS = 5
+STATUS_REQUESTS = 200
+DEFAULT_WORKERS = 2
+REQUEST_TIMEOUT = 60.0
+STARTUP_TIMEOUT = 60.0
+
+CLIENT_API = "/orchestra/api/project/"
+WORKER_API = "/orchestra/api/interface/"
+SECRET_KEY = "benchmark-only-secret-key-not-for-production-use-0123456789"
+
+# Targets (printed next to the results, never asserted) and a published reference figure.
+TARGET_CREATE_RPS = 500.0
+TARGET_ROUND_TRIP_MS = 14.0
+REFERENCE = "B12 Orchestra round trip: 142 ms on this kind of machine"
+
+HUMAN_WORKFLOW = "http_bench"
+HUMAN_STEP = {
+    "slug": "rate",
+    "name": "Rate",
+    "description": "Rate something (a human step with no review: no machine code runs)",
+    "is_human": True,
+    "creation_depends_on": [],
+    "required_certifications": [],
+    "review_policy": {"policy": "no_review"},
+}
+WORKFLOWS = {
+    "human": (HUMAN_WORKFLOW, "v1", f"{HUMAN_WORKFLOW} v1: one human step 'rate' (no review), no machine code runs"),
+    "simple": (
+        "simple_workflow",
+        "v1",
+        "B12 simple_workflow v1: machine step 'crawl' (HTTP GET of a 3-image page from a local ThreadingHTTPServer,"
+        " run eagerly inside the create_project request) -> human step 'rate' (no review)",
+    ),
+}
+
+
+# --- environment and Django setup (as benchmarks/engine.py) ---------------------------------------------
+
+
+def configure(database_url: str | None) -> Path:
+    """Environment for orchestra.settings (inherited by gunicorn), django.setup(), migrate. Returns the home."""
+    from benchmarks.engine import reset_postgres
+
+    home = Path(tempfile.mkdtemp(prefix="orchestra-http-bench-"))
+    os.environ["ORCHESTRA_HOME"] = str(home)
+    os.environ["ORCHESTRA_EXECUTOR"] = "eager"
+    os.environ["ORCHESTRA_SECRET_KEY"] = SECRET_KEY
+    os.environ["ORCHESTRA_DEBUG"] = "0"
+    os.environ["ORCHESTRA_LOG_LEVEL"] = "WARNING"
+    os.environ["ORCHESTRA_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "orchestra.settings"
+    # Everything here talks to 127.0.0.1: never through a proxy.
+    for name in ("no_proxy", "NO_PROXY"):
+        os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1", "localhost"]))
+    if database_url:
+        if urlsplit(database_url).scheme.startswith("postgres"):
+            reset_postgres(database_url)
+        os.environ["ORCHESTRA_DATABASE_URL"] = database_url
+    else:
+        os.environ["ORCHESTRA_DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return home
+
+
+def write_human_workflow(home: Path) -> Path:
+    """The default workflow: one human step, in B12's on-disk format (workflow.json + v1/version.json)."""
+    directory = home / "workflows" / HUMAN_WORKFLOW
+    (directory / "v1").mkdir(parents=True)
+    (directory / "workflow.json").write_text(
+        json.dumps(
+            {
+                "slug": HUMAN_WORKFLOW,
+                "name": "HTTP benchmark",
+                "description": "One human step, so the HTTP benchmark runs no machine code",
+                "certifications": [],
+            }
+        )
+    )
+    (directory / "v1" / "version.json").write_text(
+        json.dumps({"slug": "v1", "name": "HTTP benchmark v1", "description": "rate", "steps": [HUMAN_STEP]})
+    )
+    return directory
+
+
+@dataclass
+class Credentials:
+    key_id: str
+    secret: str
+    token: str
+
+
+def set_up_data(home: Path, workflow: str) -> Credentials:
+    from orchestra.services.access import apikey_create, token_create
+    from orchestra.services.workers import worker_create
+    from orchestra.services.workflows import workflow_load
+
+    workflow_load(source=write_human_workflow(home) if workflow == "human" else "simple_workflow")
+    issued = apikey_create(name="http-bench")
+    worker_create(username="bench", password="bench")
+    _, raw = token_create(user="bench", name="http-bench")
+    return Credentials(issued.key.key_id, issued.secret, raw)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- gunicorn --------------------------------------------------------------------------------------------
+
+
+class Server:
+    """`gunicorn orchestra.wsgi:application` in a session of its own, its output in <home>/gunicorn.log."""
+
+    def __init__(self, home: Path, workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.log_path = home / "gunicorn.log"
+        env = dict(os.environ)
+        env["ORCHESTRA_URL"] = self.url
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "orchestra.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "10",
+        ]  # no --access-logfile: access logging stays off
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> None:
+        import requests
+
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with requests.Session() as session:
+            session.trust_env = False
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    response = session.get(self.url + "/orchestra/status/", timeout=2)
+                    if response.status_code == 200 and response.text == "OK":
+                        return
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not answer within {STARTUP_TIMEOUT:.0f} s:\n{self.log_tail()}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM to the master (it stops its workers), wait; SIGKILL the session's group if it hangs."""
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(signal.SIGTERM)
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker processes have used so far, from Linux's /proc; NaN elsewhere."""
+        try:
+            pid = self.process.pid
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            total = 0
+            for child in children:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat
+            return total / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def problems(self) -> list[str]:
+        """Lines of the server's log that say something went wrong (tracebacks, errors, worker timeouts)."""
+        marks = ("Traceback", " ERROR ", "[ERROR]", "[CRITICAL]", "WORKER TIMEOUT", "Exception")
+        return [line for line in self.log_text().splitlines() if any(m in line for m in marks)]
+
+
+# --- HTTP client -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Failures:
+    """Failed requests (wrong status, not the expected JSON, a connection error), counted per request kind."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, what: str, detail: str) -> None:
+        with self.lock:
+            self.counts[what] += 1
+            if len(self.examples) < 20:
+                self.examples.append(f"{what}: {detail}")
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+Payload = dict[str, Any]
+
+
+class Api:
+    """Orchestra's client API (signed with sign_cavage: a fresh X-Request-Id each time, so no request is ever
+    mistaken for a replay) and worker API (`Authorization: Token …`), every response checked."""
+
+    def __init__(self, url: str, credentials: Credentials, failures: Failures) -> None:
+        self.url = url
+        self.host = urlsplit(url).netloc
+        self.credentials = credentials
+        self.failures = failures
+
+    @staticmethod
+    def session() -> Any:
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False  # 127.0.0.1 only: no proxy, no .netrc
+        return session
+
+    def _post(self, session: Any, what: str, path: str, body: bytes, headers: dict[str, str]) -> Payload | None:
+        import requests
+
+        try:
+            response = session.post(self.url + path, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as exc:
+            self.failures.add(what, f"{type(exc).__name__}: {exc}")
+            return None
+        if response.status_code != 200:
+            self.failures.add(what, f"HTTP {response.status_code}: {response.text[:400]}")
+            return None
+        try:
+            payload = response.json()
+        except ValueError:
+            self.failures.add(what, f"HTTP 200 but not JSON: {response.text[:400]!r}")
+            return None
+        if not isinstance(payload, dict):
+            self.failures.add(what, f"HTTP 200 but not a JSON object: {response.text[:400]}")
+            return None
+        return payload
+
+    def client(self, session: Any, endpoint: str, data: Payload) -> Payload | None:
+        from orchestra.api.signatures import sign_cavage
+
+        path = f"{CLIENT_API}{endpoint}/"
+        body = json.dumps(data).encode()
+        headers = {"Host": self.host, "Content-Type": "application/json", "Accept": "application/json"}
+        c = self.credentials
+        headers.update(sign_cavage("POST", path, headers, body, c.key_id, c.secret, now=time.time()))
+        return self._post(session, endpoint, path, body, headers)
+
+    def worker(self, session: Any, endpoint: str, data: Payload | None = None) -> Payload | None:
+        body = b"" if data is None else json.dumps(data).encode()
+        headers = {
+            "Authorization": f"Token {self.credentials.token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        return self._post(session, endpoint.split("/")[0], f"{WORKER_API}{endpoint}/", body, headers)
+
+    def expect(self, what: str, payload: Payload | None, ok: Callable[[Payload], bool], wanted: str) -> bool:
+        if payload is None:
+            return False  # counted already
+        try:
+            good = ok(payload)
+        except (KeyError, TypeError, AttributeError):
+            good = False
+        if not good:
+            self.failures.add(what, f"unexpected JSON (wanted {wanted}): {json.dumps(payload)[:400]}")
+        return good
+
+    # The calls the benchmark makes ------------------------------------------------------------------------
+
+    def create_project(self, session: Any, workflow: str, description: str, priority: int = 0) -> int | None:
+        slug, version, _ = WORKFLOWS[workflow]
+        data: Payload = {
+            "workflow_slug": slug,
+            "workflow_version_slug": version,
+            "description": description,
+            "priority": priority,
+            "project_data": PROJECT_DATA.get(workflow, {}),
+        }
+        payload = self.client(session, "create_project", data)
+        if self.expect("create_project", payload, lambda p: isinstance(p["project_id"], int), "a project_id"):
+            return int(payload["project_id"])  # type: ignore[index]
+        return None
+
+    def project_information(self, session: Any, project_id: int, status: str) -> Payload | None:
+        payload = self.client(session, "project_information", {"project_id": project_id})
+        ok = self.expect(
+            "project_information",
+            payload,
+            lambda p: (
+                p["project"]["id"] == project_id
+                and p["project"]["status"] == status
+                and isinstance(p["tasks"]["rate"]["id"], int)
+            ),
+            f"project {project_id}, status {status!r}, a 'rate' task",
+        )
+        return payload if ok else None
+
+    def new_task(self, session: Any, expected_task: int) -> int | None:
+        payload = self.worker(session, "new_task_assignment/entry_level")
+        if self.expect(
+            "new_task_assignment",
+            payload,
+            lambda p: p["task_id"] == expected_task and isinstance(p["assignment_id"], int),
+            f"task {expected_task} (the new project's) and an assignment_id",
+        ):
+            return expected_task
+        return None
+
+    def submit(self, session: Any, task_id: int) -> bool:
+        data = {"task_id": task_id, "task_data": {"rating": "5"}, "command_type": "submit"}
+        payload = self.worker(session, "submit_task_assignment", data)
+        return self.expect(
+            "submit_task_assignment",
+            payload,
+            lambda p: p["task_id"] == task_id and p["status"] == "Complete",
+            f"task {task_id}, status 'Complete'",
+        )
+
+
+PROJECT_DATA: dict[str, Payload] = {}  # the simple workflow's {"url": <local page>}, set in main
+
+
+# --- measuring -------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    low = int(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+class CpuMeter:
+    """CPU seconds used by the server's workers and by this process (the client) between start and stop."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.server_s = self.client_s = 0.0
+
+    def __enter__(self) -> CpuMeter:
+        self._server0, self._client0 = self.server.cpu_seconds(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server_s = self.server.cpu_seconds() - self._server0
+        self.client_s = time.process_time() - self._client0
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        return {
+            "server_cpu_ms_per_request": self.server_s * 1000 / requests,
+            "client_cpu_ms_per_request": self.client_s * 1000 / requests,
+        }
+
+
+def create_load(api: Api, server: Server, workflow: str, total: int, threads: int, tag: str) -> dict[str, Any]:
+    """`total` create_project requests shared by `threads` client threads, all started together."""
+    counter = itertools.count()
+    barrier = threading.Barrier(threads + 1)
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    created: list[list[int]] = [[] for _ in range(threads)]
+
+    def client_thread(k: int) -> None:
+        try:
+            with api.session() as session:
+                barrier.wait()
+                while (i := next(counter)) < total:
+                    t0 = time.perf_counter()
+                    project_id = api.create_project(session, workflow, f"{tag} {i}")
+                    latencies[k].append((time.perf_counter() - t0) * 1000)
+                    if project_id is not None:
+                        created[k].append(project_id)
+        except Exception as exc:  # a bug in this script: count it, never hang the barrier
+            barrier.abort()
+            api.failures.add("client thread", f"{type(exc).__name__}: {exc}")
+
+    workers = [threading.Thread(target=client_thread, args=(k,), daemon=True) for k in range(threads)]
+    for w in workers:
+        w.start()
+    with CpuMeter(server) as cpu:
+        barrier.wait()
+        t0 = time.perf_counter()
+        for w in workers:
+            w.join()
+        wall = time.perf_counter() - t0
+    ms = [x for per_thread in latencies for x in per_thread]
+    ids = [x for per_thread in created for x in per_thread]
+    return {
+        "requests": len(ms),
+        "succeeded": len(ids),
+        "failed": len(ms) - len(ids),
+        "distinct_project_ids": len(set(ids)),
+        "threads": threads,
+        "wall_s": wall,
+        "requests_per_s": len(ms) / wall,
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms, default=float("nan")),
+        **cpu.per_request(max(len(ms), 1)),
+    }
+
+
+ROUND_TRIP_CALLS = [
+    "create_project",
+    "project_information",
+    "new_task_assignment/entry_level",
+    "submit_task_assignment",
+    "project_information (Completed)",
+]
+
+
+def round_trip(api: Api, session: Any, workflow: str, i: int) -> dict[str, float] | None:
+    """One project through the API, one request after the other; ms per call and in all, or None if one failed.
+
+    Its project has priority 1, so the pull takes its task before those of the create_project run (priority 0)."""
+    ms: dict[str, float] = {}
+    start = t = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        ms[name], t = (now - t) * 1000, now
+
+    project_id = api.create_project(session, workflow, f"bench round trip {i}", priority=1)
+    lap(ROUND_TRIP_CALLS[0])
+    if project_id is None:
+        return None
+    info = api.project_information(session, project_id, "Active")
+    lap(ROUND_TRIP_CALLS[1])
+    if info is None:
+        return None
+    task_id = api.new_task(session, int(info["tasks"]["rate"]["id"]))
+    lap(ROUND_TRIP_CALLS[2])
+    if task_id is None:
+        return None
+    submitted = api.submit(session, task_id)
+    lap(ROUND_TRIP_CALLS[3])
+    if not submitted:
+        return None
+    done = api.project_information(session, project_id, "Completed")
+    lap(ROUND_TRIP_CALLS[4])
+    if done is None:
+        return None
+    ms["round trip"] = (time.perf_counter() - start) * 1000
+    return ms
+
+
+def round_trips(api: Api, server: Server, workflow: str, rounds: int, warmup: int) -> dict[str, Any]:
+    with api.session() as session:
+        for i in range(warmup):
+            round_trip(api, session, workflow, -1 - i)
+        samples: list[dict[str, float]] = []
+        failed = 0
+        with CpuMeter(server) as cpu:
+            t0 = time.perf_counter()
+            for i in range(rounds):
+                sample = round_trip(api, session, workflow, i)
+                if sample is None:
+                    failed += 1
+                else:
+                    samples.append(sample)
+            wall = time.perf_counter() - t0
+    per_call = {}
+    for name in [*ROUND_TRIP_CALLS, "round trip"]:
+        values = [s[name] for s in samples]
+        per_call[name] = {"median_ms": percentile(values, 50), "p90_ms": percentile(values, 90)}
+    return {
+        "rounds": rounds,
+        "completed": len(samples),
+        "failed": failed,
+        "wall_s": wall,
+        "requests_per_s": rounds * len(ROUND_TRIP_CALLS) / wall,
+        "median_ms": per_call["round trip"]["median_ms"],
+        "p90_ms": per_call["round trip"]["p90_ms"],
+        "per_call": per_call,
+        **cpu.per_request(rounds * len(ROUND_TRIP_CALLS)),
+    }
+
+
+def status_baseline(api: Api, server: Server, n: int) -> dict[str, Any]:
+    """The floor under every figure: `GET /orchestra/status/` (a plain Django view, no database), one at a time."""
+    import requests
+
+    ms: list[float] = []
+    with api.session() as session, CpuMeter(server) as cpu:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            try:
+                response = session.get(api.url + "/orchestra/status/", timeout=REQUEST_TIMEOUT)
+                ok = response.status_code == 200 and response.text == "OK"
+                detail = f"HTTP {response.status_code}: {response.text[:200]}"
+            except requests.RequestException as exc:
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            ms.append((time.perf_counter() - t0) * 1000)
+            if not ok:
+                api.failures.add("status", detail)
+    return {"requests": n, "median_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90), **cpu.per_request(n)}
+
+
+def database_check(expected_projects: int, expected_completed: int, failures: Failures) -> dict[str, int]:
+    """What the server wrote, read back through the ORM: every project there, the round trips Completed."""
+    from django.db import connections
+
+    from orchestra.models import Project
+
+    connections.close_all()
+    projects = Project.objects.count()
+    completed = Project.objects.filter(status="Completed").count()
+    if projects != expected_projects or completed != expected_completed:
+        failures.add(
+            "database check",
+            f"{projects} projects ({expected_projects} expected),"
+            f" {completed} Completed ({expected_completed} expected)",
+        )
+    return {"projects": projects, "completed": completed}
+
+
+# --- printing --------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def print_report(
+    env: dict[str, Any], load: dict[str, Any], trips: dict[str, Any], baseline: dict[str, Any], args: argparse.Namespace
+) -> None:
+    from benchmarks.engine import table
+
+    print("Orchestra HTTP benchmark")
+    print(
+        table(
+            None,
+            left=2,
+            rows=[
+                ["date", env["date"]],
+                ["database", f"{env['database']} ({env['database_name']})"],
+                ["python", env["python"]],
+                ["django", env["django"]],
+                ["server", env["server"]],
+                ["client", env["client"]],
+                ["cpus", env["cpus"]],
+                ["platform", env["platform"]],
+                ["commit", env["commit"] or "?"],
+                ["workflow", env["workflow"]],
+            ],
+        )
+    )
+    print(
+        f"\ncreate_project (client API, signed): {load['threads']} client threads, {load['requests']:,} requests"
+        f" after {args.warmup} warm-up"
+    )
+    print(
+        table(
+            [
+                "requests",
+                "failed",
+                "wall s",
+                "requests/s",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "max ms",
+                "server CPU ms/req",
+                "client CPU ms/req",
+            ],
+            [
+                [
+                    f"{load['requests']:,}",
+                    load["failed"],
+                    _fmt(load["wall_s"], 3),
+                    _fmt(load["requests_per_s"], 1),
+                    _fmt(load["p50_ms"]),
+                    _fmt(load["p90_ms"]),
+                    _fmt(load["p99_ms"]),
+                    _fmt(load["max_ms"]),
+                    _fmt(load["server_cpu_ms_per_request"]),
+                    _fmt(load["client_cpu_ms_per_request"]),
+                ]
+            ],
+            left=0,
+        )
+    )
+    print(
+        f"\nRound trip over HTTP: one client, one request after the other, {trips['rounds']} rounds after"
+        f" {WARMUP_ROUNDS} warm-up; {trips['completed']} completed, {trips['failed']} failed"
+    )
+    print(
+        table(
+            ["request", "median ms", "p90 ms"],
+            [
+                [name, _fmt(s["median_ms"], 3), _fmt(s["p90_ms"], 3)]
+                for name, s in trips["per_call"].items()
+                if name != "round trip"
+            ]
+            + [["round trip (all five)", _fmt(trips["median_ms"], 3), _fmt(trips["p90_ms"], 3)]],
+        )
+    )
+    print(
+        f"round-trip loop: {_fmt(trips['requests_per_s'], 1)} requests/s"
+        f" ({len(ROUND_TRIP_CALLS)} requests a round, {_fmt(trips['wall_s'], 3)} s in all);"
+        f" CPU per request: server {_fmt(trips['server_cpu_ms_per_request'])} ms,"
+        f" client {_fmt(trips['client_cpu_ms_per_request'])} ms"
+    )
+    print(
+        f"baseline: GET /orchestra/status/ (no database), {baseline['requests']} one at a time:"
+        f" median {_fmt(baseline['median_ms'], 3)} ms, p90 {_fmt(baseline['p90_ms'], 3)} ms;"
+        f" CPU per request: server {_fmt(baseline['server_cpu_ms_per_request'])} ms,"
+        f" client {_fmt(baseline['client_cpu_ms_per_request'])} ms"
+    )
+    print(
+        "\nNotes: latencies are measured at the client, signing included. Server CPU is the gunicorn workers'"
+        "\n(user + system, from /proc; PostgreSQL's own processes are not in it), client CPU this process's."
+        "\nThe round trips run after the create_project run, so the pull chooses among that run's open 'rate'"
+        "\ntasks too; the round-trip projects have priority 1, so the pull takes theirs. gunicorn's sync"
+        "\nworkers close every connection, so each request opens a new one."
+        + (
+            " With --workflow simple, client CPU includes the local page server's thread."
+            if args.workflow == "simple"
+            else ""
+        )
+    )
+    rows = [
+        [
+            f"create_project >= {TARGET_CREATE_RPS:.0f} requests/s",
+            _fmt(load["requests_per_s"], 1),
+            "met" if load["requests_per_s"] >= TARGET_CREATE_RPS else "MISSED",
+        ],
+        [
+            f"round trip <= {TARGET_ROUND_TRIP_MS:.0f} ms (median)",
+            _fmt(trips["median_ms"], 2),
+            "met" if trips["median_ms"] <= TARGET_ROUND_TRIP_MS else "MISSED",
+        ],
+    ]
+    print("\nTargets (not asserted)")
+    print(table(["target", "measured", ""], rows))
+    print("\nFor comparison")
+    print(REFERENCE)
+
+
+def print_failures(failures: Failures, server_problems: list[str], db: dict[str, int]) -> None:
+    print(f"\nDatabase afterwards: {db['projects']:,} projects, {db['completed']:,} Completed")
+    if failures.total:
+        print(f"\nFAILED REQUESTS: {failures.total} ({', '.join(f'{k} {v}' for k, v in failures.counts.items())})")
+        for example in failures.examples:
+            print(f"  {example}")
+    else:
+        print("Failed requests: 0")
+    if server_problems:
+        print(f"\nSERVER LOG: {len(server_problems)} lines report problems (first 20):")
+        for line in server_problems[:20]:
+            print(f"  {line}")
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--database-url",
+        help="default: a fresh SQLite file in a temp dir; a postgresql:// database is dropped and recreated",
+    )
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="client threads for create_project")
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="measured create_project requests")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="create_project requests before that")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="measured round trips")
+    parser.add_argument(
+        "--workflow",
+        choices=list(WORKFLOWS),
+        default="human",
+        help="human: one human step, no machine code (default); simple: B12's simple_workflow (crawl + rate)",
+    )
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn worker processes")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temp ORCHESTRA_HOME (SQLite file, gunicorn.log)")
+    args = parser.parse_args(argv)
+    for name in ("threads", "requests", "rounds", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+
+    home = configure(args.database_url)
+    server: Server | None = None
+    page = None
+    try:
+        import requests
+        from django.db import connections
+
+        from benchmarks.engine import LocalPage, environment
+
+        credentials = set_up_data(home, args.workflow)
+        if args.workflow == "simple":
+            page = LocalPage()
+            PROJECT_DATA["simple"] = {"url": page.url}
+        env = environment()
+        connections.close_all()  # the server's processes have the database to themselves
+
+        server = Server(home, args.workers)
+        server.wait_ready()
+        env.pop("executor", None)
+        env["server"] = (
+            f"gunicorn {package_version('gunicorn')}, {args.workers} sync workers, {server.url}, executor eager"
+        )
+        env["client"] = (
+            f"requests {requests.__version__}, one Session per thread (gunicorn's sync workers close each connection)"
+        )
+        default = " (the default; --workflow simple for B12's)" if args.workflow == "human" else ""
+        env["workflow"] = WORKFLOWS[args.workflow][2] + default
+
+        failures = Failures()
+        api = Api(server.url, credentials, failures)
+        if args.warmup:
+            create_load(api, server, args.workflow, args.warmup, args.threads, "bench warm-up")
+        load = create_load(api, server, args.workflow, args.requests, args.threads, "bench load")
+        trips = round_trips(api, server, args.workflow, args.rounds, WARMUP_ROUNDS)
+        baseline = status_baseline(api, server, STATUS_REQUESTS)
+        server.stop()
+        rounds = args.rounds + WARMUP_ROUNDS
+        db = database_check(args.warmup + args.requests + rounds, rounds, failures)
+        if load["distinct_project_ids"] != load["succeeded"]:
+            failures.add("create_project", f"{load['succeeded']} ids but {load['distinct_project_ids']} distinct")
+        problems = server.problems()
+
+        print_report(env, load, trips, baseline, args)
+        print_failures(failures, problems, db)
+        if args.json:
+            payload = {
+                "environment": env,
+                "create_project": load,
+                "round_trip": trips,
+                "status_baseline": baseline,
+                "database_check": db,
+                "failed_requests": dict(failures.counts),
+                "server_log_problems": len(problems),
+            }
+            print("\n" + json.dumps(payload, indent=2, default=str))
+        if failures.total or problems:
+            if problems:
+                print(f"\n--- last lines of {server.log_path.name} ---\n{server.log_tail(80)}", file=sys.stderr)
+            return 1
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        if server is not None:
+            server.stop()
+        if page is not None:
+            page.close()
+        from django.db import connections
+
+        connections.close_all()
+        if args.keep:
+            print(f"\nkept {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
