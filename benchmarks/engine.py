@@ -76,9 +76,11 @@ def reset_postgres(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
-def configure(database_url: str | None) -> Path:
-    """Environment for orchestra.settings, then django.setup() and migrate. Returns ORCHESTRA_HOME."""
-    home = Path(tempfile.mkdtemp(prefix="orchestra-bench-"))
+def configure(database_url: str | None, *, prefix: str = "orchestra-bench-", **env: str) -> Path:
+    """Environment for orchestra.settings (plus `env`), then django.setup() and migrate. Returns
+    ORCHESTRA_HOME. Processes started afterwards (benchmarks/http_api.py's gunicorn) inherit it."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(env)
     os.environ["ORCHESTRA_HOME"] = str(home)
     os.environ["ORCHESTRA_EXECUTOR"] = "eager"
     os.environ["ORCHESTRA_SECRET_KEY"] = "benchmark-only-secret-key-not-for-production-use-0123456789"

@@ -28,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -55,7 +54,6 @@ STARTUP_TIMEOUT = 60.0
 
 CLIENT_API = "/orchestra/api/project/"
 WORKER_API = "/orchestra/api/interface/"
-SECRET_KEY = "benchmark-only-secret-key-not-for-production-use-0123456789"
 
 # Targets (printed next to the results, never asserted) and a published reference figure.
 TARGET_CREATE_RPS = 500.0
@@ -83,37 +81,19 @@ WORKFLOWS = {
 }
 
 
-# --- environment and Django setup (as benchmarks/engine.py) ---------------------------------------------
+# --- environment and Django setup (benchmarks/engine.py's) ---------------------------------------------
 
 
 def configure(database_url: str | None) -> Path:
-    """Environment for orchestra.settings (inherited by gunicorn), django.setup(), migrate. Returns the home."""
-    from benchmarks.engine import reset_postgres
+    """benchmarks/engine.py's setup, with a quieter log and the hosts gunicorn is reached at."""
+    from benchmarks.engine import configure as configure_engine
 
-    home = Path(tempfile.mkdtemp(prefix="orchestra-http-bench-"))
-    os.environ["ORCHESTRA_HOME"] = str(home)
-    os.environ["ORCHESTRA_EXECUTOR"] = "eager"
-    os.environ["ORCHESTRA_SECRET_KEY"] = SECRET_KEY
-    os.environ["ORCHESTRA_DEBUG"] = "0"
-    os.environ["ORCHESTRA_LOG_LEVEL"] = "WARNING"
-    os.environ["ORCHESTRA_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "orchestra.settings"
-    # Everything here talks to 127.0.0.1: never through a proxy.
-    for name in ("no_proxy", "NO_PROXY"):
-        os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1", "localhost"]))
-    if database_url:
-        if urlsplit(database_url).scheme.startswith("postgres"):
-            reset_postgres(database_url)
-        os.environ["ORCHESTRA_DATABASE_URL"] = database_url
-    else:
-        os.environ["ORCHESTRA_DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
-
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    return home
+    return configure_engine(
+        database_url,
+        prefix="orchestra-http-bench-",
+        ORCHESTRA_LOG_LEVEL="WARNING",
+        ORCHESTRA_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
 
 
 def write_human_workflow(home: Path) -> Path:
