@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.encoding import escape_uri_path
 from ninja.errors import AuthenticationError, HttpError
 
 from orchestra import conf
@@ -33,7 +34,8 @@ class Client:
 def _signed_request(request: HttpRequest) -> SignedRequest:
     return SignedRequest(
         method=request.method or "GET",
-        path=request.path,
+        # Django decodes the path; signatures cover it as sent (percent-encoded).
+        path=escape_uri_path(request.path),
         query=request.META.get("QUERY_STRING", ""),
         authority=request.get_host(),
         scheme=request.scheme or "http",
