@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -18,7 +19,7 @@ from orchestra.api.main import route
 from orchestra.engine.errors import ValidationError
 from orchestra.engine.lifecycle import Role
 from orchestra.models import TaskTimer, TimeEntry, Worker
-from orchestra.selectors.work import STATES, dashboard_tasks, task_assignment_information
+from orchestra.selectors.work import STATES, dashboard_tasks, task_assignment_information, time_entries
 from orchestra.services import timekeeping
 from orchestra.services.tasks import task_pull, task_return, task_save, task_submit
 
@@ -144,14 +145,10 @@ class TimeEntryFilter(Schema):
 @route(router, "GET", "/time_entries", response=list[TimeEntryOut])
 def list_time_entries(request: HttpRequest, filters: Query[TimeEntryFilter]) -> list[dict[str, Any]]:
     """The worker's time entries, newest first, optionally between two dates or for one assignment."""
-    entries = TimeEntry.objects.filter(worker=worker_of(request))
-    if filters.min_date:
-        entries = entries.filter(date__gte=filters.min_date)
-    if filters.max_date:
-        entries = entries.filter(date__lte=filters.max_date)
-    if filters.assignment:
-        entries = entries.filter(assignment_id=filters.assignment)
-    return [_entry(e) for e in entries[:1000]]
+    entries = time_entries(
+        worker_of(request), min_date=filters.min_date, max_date=filters.max_date, assignment_id=filters.assignment
+    )
+    return [_entry(e) for e in entries]
 
 
 class TimeEntryIn(Schema):
@@ -231,8 +228,6 @@ class TimerOut(Schema):
 
 
 def _timer(timer: TaskTimer) -> dict[str, Any]:
-    from django.utils import timezone
-
     running = timer.start_time is not None
     return {
         "running": running,

@@ -12,7 +12,7 @@ from orchestra.api.auth import Client, client_signature, client_signature_read
 from orchestra.api.main import route
 from orchestra.engine.errors import NotFound, OrchestraError, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus
-from orchestra.selectors.projects import project_information, project_list, workflow_types
+from orchestra.selectors.projects import project_information, project_list, require_project, workflow_types
 from orchestra.services.machine import task_retry
 from orchestra.services.projects import project_create, project_end, projects_create
 from orchestra.services.tasks import task_assign
@@ -130,7 +130,7 @@ def get_workflow_types(request: HttpRequest) -> dict[str, Any]:
 @route(router, "POST", "/project_details_url", auth=client_signature_read)
 def project_details_url(request: HttpRequest, payload: ProjectId) -> dict[str, str]:
     """Where a person can look at the project in a browser."""
-    project_information([payload.project_id])  # 404 for an unknown project
+    require_project(payload.project_id)
     base = str(conf.get("ORCHESTRA_URL")).rstrip("/")
     return {"project_details_url": f"{base}/orchestra/app/projects/{payload.project_id}/"}
 

@@ -155,3 +155,9 @@ def project_list(
         "page_size": page_size,
         "projects": [project_summary(p) for p in projects[start : start + page_size]],
     }
+
+
+def require_project(project_id: int) -> None:
+    """NotFound unless the project exists; one query."""
+    if not Project.objects.filter(pk=project_id).exists():
+        raise NotFound(f"project_id: project {project_id} does not exist", field="project_id")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
 
 from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, TaskStatus
-from orchestra.models import Task, TaskAssignment, Worker, WorkerCertification
+from orchestra.models import Task, TaskAssignment, TimeEntry, Worker, WorkerCertification
 from orchestra.selectors.projects import _dt
 from orchestra.services._base import compiled
 
@@ -128,3 +129,22 @@ def task_assignment_information(task_id: int, worker: Worker, *, is_project_admi
         "prerequisites": prerequisites,
         "is_project_admin": is_project_admin,
     }
+
+
+def time_entries(
+    worker: Worker,
+    *,
+    min_date: dt.date | None = None,
+    max_date: dt.date | None = None,
+    assignment_id: int | None = None,
+    limit: int = 1000,
+) -> list[TimeEntry]:
+    """The worker's time entries, newest first, optionally between two dates or for one assignment."""
+    entries = TimeEntry.objects.filter(worker=worker)
+    if min_date:
+        entries = entries.filter(date__gte=min_date)
+    if max_date:
+        entries = entries.filter(date__lte=max_date)
+    if assignment_id:
+        entries = entries.filter(assignment_id=assignment_id)
+    return list(entries[:limit])
