@@ -9,6 +9,7 @@ from orchestra.engine.errors import (
     CertificationError,
     IllegalTransition,
     NoTaskAvailable,
+    NotFound,
     PermissionDenied,
     ProjectNotActive,
     StateError,
@@ -360,7 +361,7 @@ def test_revert_rolls_status_and_data_back(tmp_path, workers):
         TaskAssignment.objects.filter(task=t).values_list("worker__user__username", "status", "in_progress_task_data")
     ) == [("ann", "Processing", {"v": 1})]
     assert Iteration.objects.filter(assignment__task=t).count() == 1
-    with pytest.raises(ValidationError, match="not an iteration of this task"):
+    with pytest.raises(NotFound, match="not an iteration of this task"):
         task_revert(task_id=t.pk, iteration_id=iterations[3].pk)
     task_revert(task_id=t.pk, iteration_id=iterations[0].pk, revert_before=True)
     t.refresh_from_db()

@@ -16,7 +16,7 @@ from orchestra.engine.definitions import (
     parse_version,
     parse_workflow,
 )
-from orchestra.engine.errors import ValidationError
+from orchestra.engine.errors import StateError
 from orchestra.engine.lifecycle import AssignmentStatus, IterationStatus, Role, TaskStatus
 from orchestra.engine.planner import plan
 from orchestra.engine.policies.assignment import AssignmentContext, candidates
@@ -176,5 +176,5 @@ def test_revert_plans(target, before, status, data, deleted, gone, holder):
 
 
 def test_revert_before_only_for_the_first_iteration_of_an_assignment():
-    with pytest.raises(ValidationError, match="only allowed for the first iteration"):
+    with pytest.raises(StateError, match="only allowed for the first iteration"):
         plan_revert(HISTORY, target_id=12, revert_before=True, current_data=CURRENT)

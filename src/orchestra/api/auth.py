@@ -7,11 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.encoding import escape_uri_path
 from ninja.errors import AuthenticationError, HttpError
+from ninja.security.base import AuthBase
 
 from orchestra import conf
 from orchestra.api.signatures import SignatureError, SignedRequest, verify
@@ -64,14 +66,33 @@ def _verify_client(request: HttpRequest, *, once: bool) -> Client:
     return Client(verified.key_id, verified.scheme)
 
 
-def client_signature(request: HttpRequest) -> Client:
-    """Changes: verify the HTTP signature, and accept each signed request once (a second time is a replay)."""
-    return _verify_client(request, once=True)
+class ClientSignature(AuthBase):
+    """The client API's HTTP signature, declared in the OpenAPI document as the `Signature` HTTP scheme.
+
+    `once=True` (changes) accepts each signed request once, a second time is a replay; `once=False` (reads)
+    verifies the signature and its freshness only, since repeating a read changes nothing.
+    """
+
+    openapi_type = "http"
+    openapi_scheme = "signature"
+    openapi_description = (
+        "An HMAC-SHA256 HTTP signature with your API key's secret (create one with `orchestra apikey create`):"
+        ' draft-cavage, `Authorization: Signature keyId=…,algorithm="hmac-sha256",headers=…,signature=…` with'
+        " `X-Api-Key` and a `Date` within the allowed clock skew, as B12's `httpsig` client sends it; or RFC 9421"
+        " `Signature-Input`/`Signature` with `created` (and `content-digest` when there is a body). A signed"
+        " `Digest` must match the body. Changes refuse a signed request sent twice (a replay): sign each anew."
+    )
+
+    def __init__(self, *, once: bool) -> None:
+        self.once = once
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Client:
+        return _verify_client(request, once=self.once)
 
 
-def client_signature_read(request: HttpRequest) -> Client:
-    """Reads: verify the HTTP signature and its freshness; repeating a read changes nothing, so it is allowed."""
-    return _verify_client(request, once=False)
+client_signature = ClientSignature(once=True)
+client_signature_read = ClientSignature(once=False)
 
 
 @dataclass(frozen=True)
@@ -98,10 +119,28 @@ def _worker_of(user: AbstractBaseUser) -> Worker | None:
     return Worker.objects.filter(user=user).select_related("user").first()
 
 
-def worker_auth(request: HttpRequest) -> WorkerCaller:
-    """`Authorization: Token …` (a personal token), else the session; session writes need the CSRF token."""
-    header = request.headers.get("Authorization", "")
-    if header:
+def _require_admin(who: WorkerCaller, admin: bool) -> WorkerCaller:
+    if admin and not who.is_project_admin:
+        raise HttpError(403, f"user {who.user.get_username()!r} is not a project admin")
+    return who
+
+
+class WorkerToken(AuthBase):
+    """`Authorization: Token <personal token>`. Without an Authorization header it steps aside for the session."""
+
+    openapi_type = "apiKey"
+    openapi_in = "header"
+    openapi_name = "Authorization"
+    openapi_description = "`Token <your personal token>` (create one with `orchestra token create`)"
+
+    def __init__(self, *, admin: bool = False) -> None:
+        self.admin = admin
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> WorkerCaller | None:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return None
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "token" or not raw.strip():
             raise AuthenticationError(
@@ -110,16 +149,38 @@ def worker_auth(request: HttpRequest) -> WorkerCaller:
         user = token_user(raw.strip())
         if user is None:
             raise AuthenticationError(401, "Authorization: the token is unknown or revoked")
-        return WorkerCaller(user, _worker_of(user), by_token=True)
-    user: Any = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        raise AuthenticationError(
-            401, "not signed in: log in (session) or send 'Authorization: Token <your personal token>'"
-        )
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        failure = _csrf_failure(request)
-        if failure:
-            raise HttpError(
-                403, f"CSRF check failed ({failure}): send the X-CSRFToken header with the csrftoken cookie"
+        return _require_admin(WorkerCaller(user, _worker_of(user), by_token=True), self.admin)
+
+
+class WorkerSession(AuthBase):
+    """The signed-in session (the worker's browser); writes also need the CSRF token."""
+
+    openapi_type = "apiKey"
+    openapi_in = "cookie"
+    openapi_description = "the session of a signed-in worker; writes also need the `X-CSRFToken` header"
+
+    def __init__(self, *, admin: bool = False) -> None:
+        self.admin = admin
+        self.openapi_name = settings.SESSION_COOKIE_NAME
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> WorkerCaller:
+        user: Any = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            raise AuthenticationError(
+                401, "not signed in: log in (session) or send 'Authorization: Token <your personal token>'"
             )
-    return WorkerCaller(user, _worker_of(user), by_token=False)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            failure = _csrf_failure(request)
+            if failure:
+                raise HttpError(
+                    403, f"CSRF check failed ({failure}): send the X-CSRFToken header with the csrftoken cookie"
+                )
+        return _require_admin(WorkerCaller(user, _worker_of(user), by_token=False), self.admin)
+
+
+# A personal token if the request sends `Authorization`, else the session: ninja tries them in this order, and
+# the OpenAPI document lists them as alternatives.
+worker_auth = [WorkerToken(), WorkerSession()]
+# The same, for project admins only (anyone else gets 403).
+admin_auth = [WorkerToken(admin=True), WorkerSession(admin=True)]

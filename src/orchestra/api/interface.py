@@ -7,16 +7,16 @@ changes only their own assignments, time entries and timer.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from orchestra.api.auth import WorkerCaller, worker_auth
 from orchestra.api.main import route
-from orchestra.engine.errors import ValidationError
+from orchestra.api.schemas import MAX_ID, Body, Date, Duration, Id, JsonObject, Page, Text, duration_seconds
 from orchestra.engine.lifecycle import Role
 from orchestra.models import TaskTimer, TimeEntry, Worker
 from orchestra.selectors.work import STATES, dashboard_tasks, task_assignment_information, time_entries
@@ -39,7 +39,7 @@ def worker_of(request: HttpRequest) -> Worker:
 
 class DashboardFilter(Schema):
     state: Literal[STATES] | None = None  # type: ignore[valid-type]
-    page: int = Field(1, ge=1)
+    page: Page = 1
     page_size: int = Field(50, ge=1, le=500)
 
 
@@ -56,8 +56,8 @@ def new_task_assignment(request: HttpRequest, role: Role) -> dict[str, Any]:
     return {"id": assignment.task_id, "task_id": assignment.task_id, "assignment_id": assignment.pk}
 
 
-class TaskId(Schema):
-    task_id: int
+class TaskId(Body):
+    task_id: Id
 
 
 @route(router, "POST", "/task_assignment_information")
@@ -67,9 +67,9 @@ def get_task_assignment_information(request: HttpRequest, payload: TaskId) -> di
     return task_assignment_information(payload.task_id, worker_of(request), is_project_admin=who.is_project_admin)
 
 
-class SaveTask(Schema):
-    task_id: int
-    task_data: dict[str, Any] = Field(default_factory=dict)
+class SaveTask(Body):
+    task_id: Id
+    task_data: JsonObject = Field(default_factory=dict)
 
 
 @route(router, "POST", "/save_task_assignment")
@@ -79,9 +79,21 @@ def save_task_assignment(request: HttpRequest, payload: SaveTask) -> dict[str, A
     return {}
 
 
+# Feedback with something besides whitespace (as Python's `str.isspace` has it), to reject.
+_NOT_ONLY_WHITESPACE = r"[^\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 class SubmitTask(SaveTask):
+    # task_return refuses a return without feedback; the document says so.
+    model_config = {
+        "json_schema_extra": {
+            "if": {"required": ["command_type"], "properties": {"command_type": {"const": "reject"}}},
+            "then": {"required": ["feedback"], "properties": {"feedback": {"pattern": _NOT_ONLY_WHITESPACE}}},
+        }
+    }
+
     command_type: Literal["submit", "accept", "reject"] = "submit"
-    feedback: str = Field("", description="required to reject (return) work")
+    feedback: Text = Field("", description="required to reject (return) work")
 
 
 @route(router, "POST", "/submit_task_assignment")
@@ -119,27 +131,14 @@ def _entry(entry: TimeEntry) -> dict[str, Any]:
     }
 
 
-def _duration(value: str | int | float | None, field: str = "time_worked") -> dt.timedelta | None:
-    """Seconds, or "HH:MM[:SS]"."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return dt.timedelta(seconds=value)
-    parts = value.split(":")
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        numbers = []
-    if len(numbers) not in (2, 3) or any(n < 0 for n in numbers):
-        raise ValidationError(f"{field}: expected seconds or 'HH:MM[:SS]', got {value!r}", field=field)
-    hours, minutes, seconds = (*numbers, 0)[:3]
-    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+def _duration(value: Duration | None) -> dt.timedelta | None:
+    return None if value is None else dt.timedelta(seconds=duration_seconds(value))
 
 
 class TimeEntryFilter(Schema):
-    min_date: dt.date | None = None
-    max_date: dt.date | None = None
-    assignment: int | None = None
+    min_date: Date | None = None
+    max_date: Date | None = None
+    assignment: Id | None = None
 
 
 @route(router, "GET", "/time_entries", response=list[TimeEntryOut])
@@ -151,11 +150,11 @@ def list_time_entries(request: HttpRequest, filters: Query[TimeEntryFilter]) -> 
     return [_entry(e) for e in entries]
 
 
-class TimeEntryIn(Schema):
-    date: dt.date
-    time_worked: int | str = Field(..., description="seconds, or 'HH:MM[:SS]'")
-    description: str = ""
-    assignment: int | None = None
+class TimeEntryIn(Body):
+    date: Date
+    time_worked: Duration
+    description: Text = Field("", max_length=200)
+    assignment: Id | None = None
 
 
 @route(router, "POST", "/time_entries", response={201: TimeEntryOut})
@@ -170,16 +169,19 @@ def create_time_entry(request: HttpRequest, payload: TimeEntryIn) -> Status[dict
     return Status(201, _entry(entry))
 
 
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
 @route(router, "GET", "/time_entries/{entry_id}", response=TimeEntryOut)
-def get_time_entry(request: HttpRequest, entry_id: int) -> dict[str, Any]:
+def get_time_entry(request: HttpRequest, entry_id: EntryId) -> dict[str, Any]:
     return _entry(timekeeping.time_entry_get(worker_of(request), entry_id))
 
 
-class TimeEntryPatch(Schema):
-    date: dt.date | None = None
-    time_worked: int | str | None = None
-    description: str | None = None
-    assignment: int | None = None
+class TimeEntryPatch(Body):
+    date: Date | None = None
+    time_worked: Duration | None = None
+    description: Text | None = Field(None, max_length=200)
+    assignment: Id | None = None
 
 
 def _update(request: HttpRequest, entry_id: int, payload: TimeEntryPatch) -> dict[str, Any]:
@@ -198,19 +200,19 @@ def _update(request: HttpRequest, entry_id: int, payload: TimeEntryPatch) -> dic
 
 
 @route(router, "PATCH", "/time_entries/{entry_id}", response=TimeEntryOut)
-def patch_time_entry(request: HttpRequest, entry_id: int, payload: TimeEntryPatch) -> dict[str, Any]:
+def patch_time_entry(request: HttpRequest, entry_id: EntryId, payload: TimeEntryPatch) -> dict[str, Any]:
     """Change some fields of a time entry."""
     return _update(request, entry_id, payload)
 
 
 @route(router, "PUT", "/time_entries/{entry_id}", response=TimeEntryOut)
-def put_time_entry(request: HttpRequest, entry_id: int, payload: TimeEntryIn) -> dict[str, Any]:
+def put_time_entry(request: HttpRequest, entry_id: EntryId, payload: TimeEntryIn) -> dict[str, Any]:
     """Replace a time entry."""
     return _update(request, entry_id, TimeEntryPatch(**payload.model_dump()))
 
 
 @route(router, "DELETE", "/time_entries/{entry_id}", response={204: None})
-def delete_time_entry(request: HttpRequest, entry_id: int) -> Status[None]:
+def delete_time_entry(request: HttpRequest, entry_id: EntryId) -> Status[None]:
     timekeeping.time_entry_delete(worker=worker_of(request), entry_id=entry_id)
     return Status(204, None)
 
@@ -244,9 +246,9 @@ def get_timer(request: HttpRequest) -> dict[str, Any]:
     return _timer(timekeeping.timer_get(worker_of(request)))
 
 
-class TimerStart(Schema):
-    assignment: int | None = None
-    description: str = ""
+class TimerStart(Body):
+    assignment: Id | None = None
+    description: Text = ""
 
 
 @route(router, "POST", "/timer/start", response=TimerOut)
@@ -264,9 +266,9 @@ def stop_timer(request: HttpRequest) -> dict[str, Any]:
     return _entry(timekeeping.timer_stop(worker=worker_of(request)))
 
 
-class TimerPatch(Schema):
-    description: str | None = None
-    assignment: int | None = None
+class TimerPatch(Body):
+    description: Text | None = Field(None, max_length=200)
+    assignment: Id | None = None
 
 
 @route(router, "POST", "/timer/update", response=TimerOut)

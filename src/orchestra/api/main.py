@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router
+from ninja.constants import NOT_SET
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
+from orchestra.api.schemas import Error
 from orchestra.api.signatures import SignatureError
 from orchestra.engine.errors import OrchestraError
 
@@ -55,6 +58,16 @@ api = NinjaAPI(
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
+# What each error status means here; `route` documents them on every operation.
+ERROR_RESPONSES: dict[int, Any] = {
+    400: Error,  # the body, a parameter or an argument is invalid (names the field)
+    401: Error,  # no credentials, or they do not verify
+    403: Error,  # authenticated, but not allowed (not a worker, not a project admin, CSRF)
+    404: Error,  # something named in the request does not exist
+    409: Error,  # the action does not fit the current state
+}
+
+
 def error(request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
     return api.create_response(request, {"error": code, "message": message, **extra}, status=status)
 
@@ -75,7 +88,8 @@ def _field(loc: Any) -> str:
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors]
     message = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
-    return error(request, 400, "invalid", message, errors=errors)
+    field = {"field": errors[0]["field"]} if errors else {}
+    return error(request, 400, "invalid", message, errors=errors, **field)
 
 
 @api.exception_handler(OrchestraError)
@@ -119,9 +133,20 @@ def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def route(router: Router, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a view at `path/` (documented) and at `path` (B12's clients call both)."""
+    """Register a view at `path/` (documented) and at `path` (B12's clients call both).
+
+    Every operation documents the error shape for each status in `ERROR_RESPONSES`; `response` (a dict by
+    status, or one schema for 200; by default the view's return type) adds to or overrides them.
+    """
+    response = kwargs.pop("response", NOT_SET)
 
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        documented = response
+        if documented is NOT_SET:  # the view's return type is the 200 response
+            documented = typing.get_type_hints(view).get("return", Any)
+        if not isinstance(documented, dict):
+            documented = {200: documented}
+        kwargs["response"] = {**ERROR_RESPONSES, **documented}
         router.add_api_operation(path.rstrip("/") + "/", [method], view, **kwargs)
         router.add_api_operation(
             path.rstrip("/"), [method], view, **{**kwargs, "include_in_schema": False, "url_name": None}

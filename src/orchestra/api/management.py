@@ -6,25 +6,16 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
-from ninja.errors import HttpError
 
-from orchestra.api.auth import WorkerCaller, worker_auth
+from orchestra.api.auth import admin_auth
 from orchestra.api.main import route
+from orchestra.api.schemas import Body, Id, Page, Text
 from orchestra.engine.lifecycle import ProjectStatus
 from orchestra.selectors.projects import project_information, project_list
 from orchestra.services.machine import task_retry
 from orchestra.services.projects import project_end, project_pause, project_resume
 from orchestra.services.tasks import assignment_reassign, task_assign, task_complete_and_skip, task_revert
 from orchestra.services.workers import worker_get
-
-
-def admin_auth(request: HttpRequest) -> WorkerCaller:
-    """A signed-in worker (session or token) who is a project admin; anyone else gets 403."""
-    who = worker_auth(request)
-    if not who.is_project_admin:
-        raise HttpError(403, f"user {who.user.get_username()!r} is not a project admin")
-    return who
-
 
 router = Router(auth=admin_auth, tags=["project management"])
 
@@ -35,8 +26,8 @@ def _actor(request: HttpRequest) -> Any:
 
 class ProjectFilter(Schema):
     status: ProjectStatus | None = None
-    workflow: str | None = None
-    page: int = Field(1, ge=1)
+    workflow: Text | None = None
+    page: Page = 1
     page_size: int = Field(50, ge=1, le=500)
 
 
@@ -47,8 +38,8 @@ def projects(request: HttpRequest, filters: Query[ProjectFilter]) -> dict[str, A
     )
 
 
-class ProjectId(Schema):
-    project_id: int
+class ProjectId(Body):
+    project_id: Id
 
 
 @route(router, "POST", "/project_information")
@@ -56,9 +47,9 @@ def get_project_information(request: HttpRequest, payload: ProjectId) -> dict[st
     return project_information([payload.project_id])[payload.project_id]
 
 
-class AssignTask(Schema):
-    worker_username: str
-    task_id: int
+class AssignTask(Body):
+    worker_username: Text
+    task_id: Id
 
 
 @route(router, "POST", "/assign_task")
@@ -67,9 +58,9 @@ def assign_task(request: HttpRequest, payload: AssignTask) -> dict[str, Any]:
     return {"assignment_id": assignment.pk, "task_id": assignment.task_id, "level": assignment.level}
 
 
-class Reassign(Schema):
-    worker_username: str
-    assignment_id: int
+class Reassign(Body):
+    worker_username: Text
+    assignment_id: Id
 
 
 @route(router, "POST", "/reassign_assignment")
@@ -80,8 +71,8 @@ def reassign_assignment(request: HttpRequest, payload: Reassign) -> dict[str, An
     return {"assignment_id": assignment.pk, "worker": payload.worker_username}
 
 
-class TaskId(Schema):
-    task_id: int
+class TaskId(Body):
+    task_id: Id
 
 
 @route(router, "POST", "/complete_and_skip_task")
@@ -90,9 +81,9 @@ def complete_and_skip_task(request: HttpRequest, payload: TaskId) -> dict[str, A
     return {"task_id": task.pk, "status": task.status}
 
 
-class Revert(Schema):
-    task_id: int
-    iteration_id: int
+class Revert(Body):
+    task_id: Id
+    iteration_id: Id
     revert_before: bool = False
 
 
@@ -113,7 +104,7 @@ def end_project(request: HttpRequest, payload: ProjectId) -> dict[str, Any]:
     return {"project_id": project.pk, "status": project.status}
 
 
-class SetStatus(Schema):
+class SetStatus(Body):
     project_id: int
     status: Literal["Active", "Paused"] = Field(..., description="Active resumes, Paused pauses")
 

@@ -10,6 +10,7 @@ from ninja import Field, Query, Router, Schema
 from orchestra import conf
 from orchestra.api.auth import Client, client_signature, client_signature_read
 from orchestra.api.main import route
+from orchestra.api.schemas import Body, Id, JsonObject, Page, Priority, Text
 from orchestra.engine.errors import NotFound, OrchestraError, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus
 from orchestra.selectors.projects import project_information, project_list, require_project, workflow_types
@@ -21,42 +22,60 @@ from orchestra.services.workers import worker_by_id_or_username
 router = Router(auth=client_signature, tags=["client API"])
 
 
-class CreateProject(Schema):
-    workflow_slug: str
-    workflow_version_slug: str
-    description: str = ""
-    priority: int = 0
+class CreateProject(Body):
+    workflow_slug: Text
+    workflow_version_slug: Text
+    description: Text = ""
+    priority: Priority = 0
     task_class: Literal["real", "training"] = "real"
-    project_data: dict[str, Any] = Field(default_factory=dict)
+    project_data: JsonObject = Field(default_factory=dict)
 
 
-class CreateProjects(Schema):
-    workflow_slug: str
-    workflow_version_slug: str
-    description: str = ""
-    priority: int = 0
+class CreateProjects(Body):
+    workflow_slug: Text
+    workflow_version_slug: Text
+    description: Text = ""
+    priority: Priority = 0
     task_class: Literal["real", "training"] = "real"
-    project_data: list[dict[str, Any]] = Field(
+    project_data: list[JsonObject] = Field(
         ..., min_length=1, description="one project per object, created together or not at all"
     )
 
 
-class ProjectId(Schema):
-    project_id: int
+class ProjectId(Body):
+    project_id: Id
 
 
-class ProjectIds(Schema):
-    project_id: int | None = Field(None, description="one project, in the shape of B12's documentation")
-    project_ids: list[int] | None = Field(None, description="several projects, as a mapping by id")
+MAX_PROJECTS_PER_CALL = 200
 
 
-class AssignWorker(Schema):
-    worker_id: int | str = Field(..., description="the worker's id or username")
-    task_id: int
+class ProjectIds(Body):
+    # Exactly one of the two, not null: the document says so with `oneOf`, the view checks it.
+    model_config = {
+        "json_schema_extra": {
+            "oneOf": [
+                {"required": ["project_id"], "properties": {"project_id": {"type": "integer"}}},
+                {"required": ["project_ids"], "properties": {"project_ids": {"type": "array"}}},
+            ]
+        }
+    }
+
+    project_id: Id | None = Field(None, description="one project, in the shape of B12's documentation")
+    project_ids: list[Id] | None = Field(
+        None,
+        description=f"several projects (at most {MAX_PROJECTS_PER_CALL}), as a mapping by id",
+        # Documented only: the view says how many are allowed more plainly than pydantic would.
+        json_schema_extra={"maxItems": MAX_PROJECTS_PER_CALL},
+    )
 
 
-class TaskId(Schema):
-    task_id: int
+class AssignWorker(Body):
+    worker_id: Id | Text = Field(..., description="the worker's id or username")
+    task_id: Id
+
+
+class TaskId(Body):
+    task_id: Id
 
 
 def _actor(request: HttpRequest) -> str:
@@ -116,8 +135,8 @@ def get_project_information(request: HttpRequest, payload: ProjectIds) -> dict[s
         )
     if payload.project_id is not None:
         return _documented_shape(project_information([payload.project_id])[payload.project_id])
-    if len(payload.project_ids or []) > 200:
-        raise ValidationError("project_ids: at most 200 projects per call", field="project_ids")
+    if len(payload.project_ids or []) > MAX_PROJECTS_PER_CALL:
+        raise ValidationError(f"project_ids: at most {MAX_PROJECTS_PER_CALL} projects per call", field="project_ids")
     return {str(pk): info for pk, info in project_information(payload.project_ids or []).items()}
 
 
@@ -152,8 +171,8 @@ def assign_worker_to_task(request: HttpRequest, payload: AssignWorker) -> dict[s
 
 class ProjectFilter(Schema):
     status: ProjectStatus | None = None
-    workflow: str | None = Field(None, description="workflow slug")
-    page: int = Field(1, ge=1)
+    workflow: Text | None = Field(None, description="workflow slug")
+    page: Page = 1
     page_size: int = Field(50, ge=1, le=500)
 
 

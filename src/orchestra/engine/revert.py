@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra.engine.errors import ValidationError
+from orchestra.engine.errors import NotFound, StateError
 from orchestra.engine.lifecycle import AssignmentStatus, IterationStatus, TaskStatus
 
 
@@ -48,10 +48,10 @@ def plan_revert(
     """
     index = next((i for i, it in enumerate(iterations) if it.id == target_id), None)
     if index is None:
-        raise ValidationError(f"iteration_id: {target_id} is not an iteration of this task", field="iteration_id")
+        raise NotFound(f"iteration_id: {target_id} is not an iteration of this task", field="iteration_id")
     target = iterations[index]
     if revert_before and any(it.assignment_id == target.assignment_id for it in iterations[:index]):
-        raise ValidationError(
+        raise StateError(
             f"iteration_id: revert_before is only allowed for the first iteration of an assignment;"
             f" iteration {target_id} is not the first of its assignment (revert to it instead)",
             field="revert_before",

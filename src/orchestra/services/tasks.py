@@ -438,7 +438,7 @@ def assignment_reassign(*, assignment_id: int, worker: Worker | str, actor: Acto
         assignment = TaskAssignment.objects.select_related("worker__user").get(pk=assignment_id)
         previous = assignment.worker
         if previous.pk == worker.pk:
-            raise ValidationError(
+            raise AssignmentError(
                 f"worker: '{worker.username}' already holds assignment {assignment_id}", field="worker"
             )
         if TaskAssignment.objects.filter(task=task, worker=worker).exists():
