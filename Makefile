@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 		{ echo "Could not create a virtualenv; on Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The legacy orchestra-sdk 0.0.9 (orcProcess) shares its package name with 0.2.0: a folder of its own,
+	# which tests/integration/test_script_and_external_steps.py puts on a script step's PYTHONPATH.
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/legacy-sdk orchestra-sdk==0.0.9
 	@touch $(STAMP)
 
 install: $(STAMP)

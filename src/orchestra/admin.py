@@ -67,7 +67,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "step", "status", "attempts", "updated_at"]
     list_select_related = ["step", "project"]
     list_filter = ["status"]
-    readonly_fields = ["status", "claim_token", "claimed_by", "lease_expires_at", "attempts", "run_id"]
+    readonly_fields = ["status", "claim_token", "claimed_by", "lease_expires_at", "attempts"]
 
 
 @admin.register(models.TaskAssignment)

@@ -24,9 +24,11 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from orchestra.api.signatures import sign_cavage
+from orchestra.api.signatures import SignatureError, sign_cavage
+from orchestra.api.signatures import verify_payload as _verify_payload
 
 API_PATH = "/orchestra/api/project/"
+SDK_PATH = "/orchestra/api/sdk/"
 
 
 class OrchestraAPIError(Exception):
@@ -50,9 +52,15 @@ class OrchestraClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
             path += "?" + urlencode(query)
+        return self._send(method, path, data, signed=True)
+
+    def _send(self, method: str, path: str, data: Any, *, signed: bool = False, bearer: str = "") -> Any:
         body = b"" if data is None else json.dumps(data).encode()
         headers = {"Host": urlsplit(self.url).netloc, "Content-Type": "application/json", "Accept": "application/json"}
-        headers.update(sign_cavage(method, path, headers, body, self.key_id, self.secret, now=time.time()))
+        if signed:
+            headers.update(sign_cavage(method, path, headers, body, self.key_id, self.secret, now=time.time()))
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
         request = urllib.request.Request(self.url + path, data=body or None, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -66,6 +74,29 @@ class OrchestraClient:
             raise OrchestraAPIError(
                 exc.code, str(payload.get("error", "error")), str(payload.get("message", "")), payload
             ) from None
+
+    # Pull-mode external steps: claim a queue's tasks, then report on each with its run's key ---------------
+
+    def claim_tasks(
+        self, queue: str, *, worker: str = "", max_tasks: int = 1, lease_seconds: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Claim up to `max_tasks` tasks of an external step's `queue`; each comes as a run with its input,
+        its `api_key` and a lease to keep up with `heartbeat_run` until `complete_run` or `fail_run`."""
+        body = {"queue": queue, "worker": worker, "max_tasks": max_tasks, "lease_seconds": lease_seconds}
+        return list(self._send("POST", SDK_PATH + "runs/claim/", body, signed=True)["runs"])
+
+    def heartbeat_run(self, run: dict[str, Any], lease_seconds: float | None = None) -> dict[str, Any]:
+        return self._run_call(run, "heartbeat", {"lease_seconds": lease_seconds})
+
+    def complete_run(self, run: dict[str, Any], output: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._run_call(run, "complete", {"output": output or {}})
+
+    def fail_run(self, run: dict[str, Any], error: str, *, retry: bool = True) -> dict[str, Any]:
+        return self._run_call(run, "fail", {"error": error, "retry": retry})
+
+    def _run_call(self, run: dict[str, Any], action: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"{SDK_PATH}runs/{run['task_run_id']}/{action}/"
+        return dict(self._send("POST", path, body, bearer=run["api_key"]))
 
     # The client API -----------------------------------------------------------------------------------
 
@@ -200,3 +231,27 @@ def get_project_details_url(project_id: int) -> str:
 
 def assign_worker_to_task(worker_id: int | str, task_id: int) -> dict[str, Any]:
     return default_client().assign_worker_to_task(worker_id, task_id)
+
+
+# Receiving external step triggers ------------------------------------------------------------------------
+
+
+def verify_trigger(secret: str, body: bytes, signature: str, *, max_skew: float = 300.0) -> dict[str, Any]:
+    """Check an external step trigger's `X-Orchestra-Signature` against its raw body and return the body.
+
+    Raises `SignatureError` (with the reason) when the signature is missing, stale or does not match."""
+    _verify_payload(secret, body, signature, now=time.time(), max_skew=max_skew)
+    return dict(json.loads(body))
+
+
+__all__ = [
+    "OrchestraAPIError",
+    "OrchestraClient",
+    "SignatureError",
+    "assign_worker_to_task",
+    "create_orchestra_project",
+    "get_project_details_url",
+    "get_project_information",
+    "get_workflow_types",
+    "verify_trigger",
+]

@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_API_SIGNING_KEY": "",
     # How far a signed request's Date (or RFC 9421 `created`) may be from the server's clock.
     "ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS": 300,
+    # How long a script step may run when it sets no timeout_seconds of its own.
+    "ORCHESTRA_SCRIPT_TIMEOUT_SECONDS": 3600,
+    # What external step triggers are signed with, unless the step names its own (execution.secret_env).
+    "ORCHESTRA_TRIGGER_SECRET": "",
 }
 
 

@@ -12,6 +12,8 @@
 | ORCHESTRA_WORKFLOWS | simple_workflow,journalism_workflow | workflow packages `loadallworkflows` loads |
 | ORCHESTRA_API_SIGNING_KEY | (derived from the secret key) | what client API key secrets are derived from |
 | ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS | 300 | how far a signed request's Date may be from the server's clock |
+| ORCHESTRA_SCRIPT_TIMEOUT_SECONDS | 3600 | how long a script step runs when it sets no timeout_seconds |
+| ORCHESTRA_TRIGGER_SECRET | (none) | what external step triggers are signed with (unless the step sets secret_env) |
 
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
@@ -148,3 +150,5 @@ ORCHESTRA_WORKFLOWS = [
 ]
 ORCHESTRA_API_SIGNING_KEY = os.environ.get("ORCHESTRA_API_SIGNING_KEY", "")
 ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS = float(os.environ.get("ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS", "300"))
+ORCHESTRA_SCRIPT_TIMEOUT_SECONDS = float(os.environ.get("ORCHESTRA_SCRIPT_TIMEOUT_SECONDS", "3600"))
+ORCHESTRA_TRIGGER_SECRET = os.environ.get("ORCHESTRA_TRIGGER_SECRET", "")

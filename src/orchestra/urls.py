@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from orchestra.api.legacy import legacy_receive
 from orchestra.api.main import api
 from orchestra.web import views
 
@@ -14,5 +15,7 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("demo/gallery/", views.demo_gallery, name="demo_gallery"),
     path("files/<path:name>", views.stored_file, name="stored_file"),
+    # The legacy orcProcess client; the standalone server also serves it at /jobs/sdk/sdk_receive.
+    path("api/sdk/sdk_receive/", legacy_receive, name="sdk_receive"),
     path("api/", api.urls),
 ]

@@ -31,6 +31,12 @@ CLIENT_BOUNDS = {"create_project": 16, "project_information": 8, "workflow_types
 WORKER_BOUNDS = {"dashboard_tasks": 5, "task_assignment_information": 7, "save_task_assignment": 10, "time_entries": 4}
 
 
+def request_queries(queries: CaptureQueriesContext) -> int:
+    """Queries a request ran, without the sweep of expired replay-guard rows that one signed request in
+    about 200 also runs (upkeep shared by all requests, not work of this one)."""
+    return sum(1 for q in queries.captured_queries if not q["sql"].startswith('DELETE FROM "orchestra_seensignature"'))
+
+
 def signed(client: Client, key_id: str, secret: str, method: str, path: str, body: Any = None) -> Any:
     """A request signed by the real httpsig client, sent through Django's test client."""
     data = json.dumps(body) if body is not None else None
@@ -92,7 +98,7 @@ def _counts(tmp_path: Any, projects: int) -> dict[str, int]:
         with CaptureQueriesContext(connection) as queries:
             response = call()
         assert response.status_code == 200, (name, response.content)
-        counts[name] = len(queries)
+        counts[name] = request_queries(queries)
     return counts
 
 

@@ -235,9 +235,38 @@ def test_sample_data_command(capsys):
 def test_parts_not_run_yet_are_named_at_load_time(tmp_path, capsys):
     steps = [
         machine("fetch", timeout_seconds=30),
-        {"slug": "outside", "name": "Outside", "kind": "external", "creation_depends_on": ["fetch"]},
+        {"slug": "later", "name": "Later", "kind": "tasks", "creation_depends_on": ["fetch"]},
     ]
     call_command("loadworkflow", str(write_workflow(tmp_path, steps)))
     err = capsys.readouterr().err
-    assert "v1: steps[0] ('fetch'): timeout_seconds is not enforced yet" in err
-    assert "v1: steps[1] ('outside'): external steps are not run by this release yet" in err
+    assert "v1: steps[0] ('fetch'): timeout_seconds is enforced for script steps only" in err
+    assert "v1: steps[1] ('later'): tasks steps are not run by this release yet" in err
+
+
+def test_script_and_external_settings_are_checked_at_load_time(tmp_path):
+    steps = [
+        {"slug": "fetch", "name": "Fetch", "kind": "script", "execution": {"comand": "python fetch.py"}},
+        {"slug": "ship", "name": "Ship", "kind": "external", "execution": {"url": "https://x.test", "queue": "q"}},
+        {"slug": "push", "name": "Push", "kind": "external", "execution": {"url": "ftp://x", "wait_seconds": 0}},
+        {"slug": "calc", "name": "Calc", "kind": "script"},
+        machine("prep", execution={"command": "true"}),
+        {
+            "slug": "env",
+            "name": "Env",
+            "kind": "script",
+            "execution": {"command": "true", "env": {"ORCHESTRA_API_KEY": "x", "1BAD": "y"}},
+        },
+    ]
+    with pytest.raises(CommandError) as info:
+        call_command("loadworkflow", str(write_workflow(tmp_path, steps)))
+    err = str(info.value)
+    assert "steps[0].execution.comand: unknown key" in err
+    assert "steps[0].execution.command: field required" in err
+    assert "steps[1].execution: give exactly one of 'url'" in err
+    assert "steps[2].execution.url: 'ftp://x' is not an http(s) URL" in err
+    assert "steps[2].execution.wait_seconds: must be greater than 0" in err
+    assert "steps[3].execution: script steps need 'execution'" in err
+    assert "steps[4].execution: only script and external steps take 'execution'" in err
+    assert "ORCHESTRA_API_KEY is set by Orchestra for each run" in err
+    assert "'1BAD' is not a variable name" in err
+    assert not Workflow.objects.exists()

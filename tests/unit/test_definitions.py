@@ -198,12 +198,14 @@ def test_b12_long_policy_names_become_builtin_names() -> None:
 
 def test_kind_extends_is_human() -> None:
     data = version_data()
-    data["steps"].append({"slug": "publish", "name": "Publish", "kind": "external", "execution": {"url": "x"}})
+    data["steps"].append(
+        {"slug": "publish", "name": "Publish", "kind": "external", "execution": {"url": "https://example.com/hook"}}
+    )
     data["steps"].append({"slug": "check", "name": "Check", "kind": "human", "is_human": True})
     version, _ = parse_version(data, workflow=WORKFLOW)
 
     assert version.step("publish").kind == StepKind.EXTERNAL
-    assert version.step("publish").execution == {"url": "x"}
+    assert version.step("publish").execution == {"url": "https://example.com/hook"}
     assert version.step("publish").review_policy is None
     assert version.step("check").is_human
 

@@ -157,11 +157,12 @@ def route(router: Router, method: str, path: str, **kwargs: Any) -> Callable[[Ca
 
 
 def _mount() -> None:
-    from orchestra.api import interface, management, project
+    from orchestra.api import interface, management, project, sdk
 
     api.add_router("/project/", project.router)
     interface.router.add_router("/project_management/", management.router)
     api.add_router("/interface/", interface.router)
+    api.add_router("/sdk/", sdk.router)
 
 
 _mount()

@@ -19,6 +19,7 @@ import pydantic
 
 from orchestra.engine._references import REF_EXAMPLE, RefChecker, describe, did_you_mean, join, strings
 from orchestra.engine.errors import Problem
+from orchestra.engine.execution import check_execution
 from orchestra.engine.graph import find_cycle
 from orchestra.engine.lifecycle import StepKind
 
@@ -144,7 +145,9 @@ def _pydantic_message(item: Any, loc: tuple[str | int, ...]) -> str:
     message: str = item["msg"]
     for noise in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(noise)
-    return message[:1].lower() + message[1:]
+    if message[1:2].islower():  # "Field required" -> "field required"; leave names like "ORCHESTRA_X" alone
+        message = message[:1].lower() + message[1:]
+    return message
 
 
 # --- the checker -------------------------------------------------------------------------------------
@@ -249,6 +252,11 @@ class _Checker(RefChecker):
                 join(path, "execution_function"),
                 f"machine steps need an 'execution_function', e.g. {REF_EXAMPLE}",
             )
+        if kind is not None:
+            bad = check_execution(kind, step.get("execution"), join(path, "execution"))
+            if bad:
+                self.problems.extend(bad)
+                step.pop("execution", None)
         for key in ("execution_function", "detailed_description_function", "assignable_hours_function"):
             if step.get(key) is not None and self.callable_ref(step[key], join(path, key)) is None:
                 del step[key]

@@ -14,8 +14,10 @@ from typing import Any
 from django.db import close_old_connections
 
 from orchestra.engine.errors import Conflict, OrchestraError
+from orchestra.engine.lifecycle import StepKind
 from orchestra.services._progress import Claim
 from orchestra.services.machine import (
+    RunSpec,
     machine_claim,
     machine_fail,
     machine_heartbeat,
@@ -35,6 +37,9 @@ def execute(claim: Claim) -> None:
     try:
         spec = machine_run_spec(claim)
         step = spec.step
+        if step.kind in (StepKind.SCRIPT, StepKind.EXTERNAL):
+            _run_elsewhere(claim, spec)
+            return
         if step.execution_function is None:
             raise OrchestraError(f"step '{step.slug}' has no execution_function to run")
         function = step.execution_function.resolve()
@@ -58,6 +63,21 @@ def execute(claim: Claim) -> None:
         log.warning("%s", exc.message)
     except OrchestraError as exc:
         # The output was unusable (not JSON, say): that attempt failed.
+        _record_failure(claim, exc, retry=True)
+
+
+def _run_elsewhere(claim: Claim, spec: RunSpec) -> None:
+    """A script step (a subprocess) or an external step (a trigger): they record their own outcome."""
+    from orchestra.execution import external, script
+
+    try:
+        if spec.step.kind == StepKind.SCRIPT:
+            script.run_script(claim, spec)
+        else:
+            external.trigger(claim, spec)
+    except Conflict as exc:
+        log.warning("%s", exc.message)
+    except Exception as exc:
         _record_failure(claim, exc, retry=True)
 
 

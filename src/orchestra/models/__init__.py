@@ -3,6 +3,7 @@
 from orchestra.models.access import ApiKey, PersonalToken, SeenSignature
 from orchestra.models.events import Event
 from orchestra.models.projects import Iteration, Project, Task, TaskAssignment
+from orchestra.models.runs import RunStatus, TaskLog, TaskRun
 from orchestra.models.timekeeping import TaskTimer, TimeEntry
 from orchestra.models.workers import Worker, WorkerCertification
 from orchestra.models.workflows import Certification, Step, Workflow, WorkflowVersion
@@ -14,10 +15,13 @@ __all__ = [
     "Iteration",
     "PersonalToken",
     "Project",
+    "RunStatus",
     "SeenSignature",
     "Step",
     "Task",
     "TaskAssignment",
+    "TaskLog",
+    "TaskRun",
     "TaskTimer",
     "TimeEntry",
     "Worker",

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 
 from orchestra.engine.lifecycle import AssignmentStatus, IterationStatus, ProjectStatus, TaskClass, TaskStatus
@@ -43,7 +41,6 @@ class Task(models.Model):
     claimed_by = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    run_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class Meta:
         ordering = ["id"]

@@ -67,6 +67,8 @@ class Step(models.Model):
     kind = models.CharField(max_length=16, choices=choices(StepKind))
     # Topological position, so steps list in dependency order without recomputing the graph.
     position = models.PositiveIntegerField(default=0)
+    # For external steps in pull mode: the queue outside workers claim this step's tasks from.
+    queue = models.CharField(max_length=100, blank=True, db_index=True)
     required_certifications = models.ManyToManyField(Certification, blank=True, related_name="steps")
 
     class Meta:

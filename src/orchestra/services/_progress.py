@@ -13,6 +13,7 @@ from typing import Any
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import AssignmentError, CertificationError, OrchestraError, ProjectNotActive
+from orchestra.engine.execution import pull_queue
 from orchestra.engine.lifecycle import (
     OPEN,
     ProjectAction,
@@ -201,8 +202,10 @@ def prerequisites(project_id: int, cv: CompiledVersion, slug: str) -> dict[str, 
     return {slug: data[slug] for slug in ancestors if slug in data}
 
 
-# Kinds an executor runs itself. External steps wait for an outside service to report back.
-RUNNABLE_KINDS = frozenset({StepKind.MACHINE})
+# Kinds an executor claims and starts: a Python callable, a subprocess, or a trigger POSTed to an outside
+# service (which then reports back through the SDK endpoints). External steps in pull mode (`Step.queue`)
+# are claimed by outside workers instead.
+RUNNABLE_KINDS = frozenset({StepKind.MACHINE, StepKind.SCRIPT, StepKind.EXTERNAL})
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,7 @@ def _create_tasks(
     """Create the tasks of `slugs`. When this process will run automated work right after commit, those
     tasks are created already claimed, which saves each a claim transaction."""
     steps = [cv.definition.step(slug) for slug in slugs]
-    runnable = [s.slug for s in steps if s.kind in RUNNABLE_KINDS]
+    runnable = [s.slug for s in steps if s.kind in RUNNABLE_KINDS and not pull_queue(s.kind, s.execution)]
     owner = execution.new_work_owner(len(runnable)) if runnable and project.status == ProjectStatus.ACTIVE else None
     lease = timedelta(seconds=conf.get("ORCHESTRA_LEASE_SECONDS"))
     tasks = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -18,10 +18,10 @@ from django.db.models import Q
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import Conflict
-from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, task_transition
+from orchestra.engine.lifecycle import ProjectStatus, StepKind, TaskAction, TaskStatus, task_transition
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
-from orchestra.models import Task
+from orchestra.models import RunStatus, Task, TaskRun
 from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked, update_rows
 from orchestra.services._loading import check_data, load_task, require_open_project
 from orchestra.services._progress import RUNNABLE_KINDS, Claim, advance, prerequisites
@@ -38,15 +38,26 @@ class RunSpec:
     prerequisites: dict[str, Any]
 
 
-def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = None) -> list[Claim]:
-    """Claim up to `limit` runnable tasks: queued and due, or Processing with an expired lease."""
+def machine_claim(
+    *,
+    owner: str,
+    limit: int = 1,
+    task_ids: list[int] | None = None,
+    queue: str = "",
+    lease_seconds: float | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` runnable tasks: queued and due, or Processing with an expired lease.
+
+    Executors claim with `queue=""`; outside workers claim the tasks of a pull-mode external step's queue.
+    """
     claims: list[Claim] = []
     with service(owner) as tx:
-        lease = timedelta(seconds=conf.get("ORCHESTRA_LEASE_SECONDS"))
+        lease = timedelta(seconds=lease_seconds or conf.get("ORCHESTRA_LEASE_SECONDS"))
         due = Q(status=TaskStatus.AWAITING_PROCESSING) & (Q(run_after__isnull=True) | Q(run_after__lte=tx.now))
         expired = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=tx.now)
+        kinds = [StepKind.EXTERNAL] if queue else list(RUNNABLE_KINDS)
         queryset = Task.objects.filter(
-            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS)
+            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=kinds, step__queue=queue
         )
         if task_ids is not None:
             queryset = queryset.filter(pk__in=task_ids)
@@ -69,6 +80,8 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
         for task_id, status, old_token, attempts, project_id, old_owner, version_id, digest, step_id, data in rows:
             cv = _compile(version_id, digest)
             step = cv.definition.step(cv.slugs_by_step_id[step_id])
+            if status == TaskStatus.PROCESSING:
+                _run_lost(old_token, tx.now, f"worker {old_owner} stopped reporting (lease expired)")
             if status == TaskStatus.PROCESSING and not attempts_left(step.retry, attempts):
                 # The last attempt's worker vanished (crash, kill): that attempt failed for good.
                 update_rows(
@@ -119,19 +132,26 @@ def machine_claim(*, owner: str, limit: int = 1, task_ids: list[int] | None = No
     return claims
 
 
-def machine_heartbeat(*, task_id: int, token: uuid.UUID) -> bool:
-    """Extend a claim's lease while its step runs; False if the claim is no longer current."""
+def machine_heartbeat(*, task_id: int, token: uuid.UUID, lease_seconds: float | None = None) -> bool:
+    """Extend a claim's lease while its step runs; False if the claim is no longer current.
+
+    A heartbeat never shortens a lease (an external step's run may hold one longer than the default)."""
     from django.utils import timezone
 
-    lease = timedelta(seconds=conf.get("ORCHESTRA_LEASE_SECONDS"))
-    return (
-        update_rows(
-            Task,
-            {"pk": task_id, "status": TaskStatus.PROCESSING, "claim_token": token},
-            lease_expires_at=timezone.now() + lease,
+    lease = timedelta(seconds=lease_seconds or conf.get("ORCHESTRA_LEASE_SECONDS"))
+    until = timezone.now() + lease
+    current = {"pk": task_id, "status": TaskStatus.PROCESSING, "claim_token": token}
+    if Task.objects.filter(**current, lease_expires_at__lt=until).update(lease_expires_at=until) == 1:
+        return True
+    return Task.objects.filter(**current).exists()
+
+
+def _run_lost(token: uuid.UUID | None, now: datetime, error: str) -> None:
+    """The run of an attempt whose lease expired ends as Failed (a script or external step's run)."""
+    if token is not None:
+        TaskRun.objects.filter(pk=token, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED, error=error, finished_at=now
         )
-        == 1
-    )
 
 
 def machine_run_spec(claim: Claim) -> RunSpec:
@@ -206,6 +226,7 @@ def machine_fail(
         project, task, step = loaded.project, loaded.task, loaded.step
         if task.status != TaskStatus.PROCESSING or task.claim_token != token:
             raise _refused(task, token)
+        _run_lost(token, tx.now, error)
         again = retry and attempts_left(step.retry, task.attempts)
         action = TaskAction.FAIL if again else TaskAction.GIVE_UP
         new = task_transition(task.status, action, kind=step.kind, task_id=task.pk)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestra.engine.definitions import LoadedWorkflow, VersionDef, WorkflowDef, load_workflow_directory
 from orchestra.engine.errors import NotFound, VersionChangeRefused
+from orchestra.engine.execution import pull_queue
 from orchestra.engine.lifecycle import StepKind
 from orchestra.models import Certification, Step, Workflow, WorkflowVersion
 from orchestra.services._base import ActorLike, Tx, service
@@ -79,8 +80,11 @@ def _not_supported_yet(vdef: VersionDef) -> list[str]:
                 f"{where}: {step.kind} steps are not run by this release yet; their tasks wait in"
                 " 'Awaiting Processing' until an admin completes them (complete-and-skip)"
             )
-        if step.timeout_seconds is not None:
-            warnings.append(f"{where}: timeout_seconds is not enforced yet; a step runs until it returns")
+        if step.timeout_seconds is not None and step.kind != StepKind.SCRIPT:
+            warnings.append(
+                f"{where}: timeout_seconds is enforced for script steps only in this release;"
+                f" a {step.kind} step runs until it returns"
+            )
     return warnings
 
 
@@ -217,6 +221,7 @@ def _sync_steps(version: WorkflowVersion, vdef: VersionDef) -> None:
             "name": sdef.name,
             "description": sdef.description,
             "kind": str(sdef.kind),
+            "queue": pull_queue(sdef.kind, sdef.execution),
             "position": positions[sdef.slug],
         }
         step = existing.get(sdef.slug)
