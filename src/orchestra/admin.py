@@ -159,3 +159,24 @@ class TimeEntryAdmin(_ReadOnlyAdmin):
 class TaskTimerAdmin(_ReadOnlyAdmin):
     list_display = ["worker", "assignment", "description", "start_time", "stop_time"]
     list_select_related = ["worker__user"]
+
+
+class TaskLogInline(admin.TabularInline):
+    model = models.TaskLog
+    fields = ["created_at", "source", "level", "name", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.TaskRun)
+class TaskRunAdmin(_ReadOnlyAdmin):
+    """Runs of script and external steps, with what they reported (written by the SDK endpoints)."""
+
+    list_display = ["id", "task", "attempt", "status", "reported_status", "exit_code", "started_at", "finished_at"]
+    list_select_related = ["task__step"]
+    list_filter = ["status"]
+    inlines = [TaskLogInline]

@@ -47,6 +47,13 @@ def test_help_lists_orchestra_commands_first(env):
         assert f"  {command} " in result.stdout
 
 
+def test_commands_on_an_unmigrated_database_say_to_migrate(env):
+    result = orchestra("loadworkflow", "simple_workflow", env=env)
+    assert result.returncode == 1
+    assert "is not migrated: run `orchestra migrate` first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_definition_exits_1_with_the_problem_and_no_traceback(env, tmp_path):
     assert orchestra("migrate", env=env).returncode == 0
     directory = tmp_path / "broken"

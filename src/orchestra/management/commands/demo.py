@@ -25,6 +25,7 @@ class Command(OrchestraCommand):
         " step crawl a page for an image, then wait for a human to rate it in the browser. --yes has the"
         " demo worker rate it instead. Starts a server for the demo if none answers at ORCHESTRA_URL."
     )
+    needs_database = False  # it migrates the database itself
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--yes", action="store_true", help="do not wait for a human: the demo worker rates it")

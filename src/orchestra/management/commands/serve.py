@@ -35,6 +35,7 @@ def load_examples(command: OrchestraCommand) -> list[tuple[str, str, str]]:
 
 class Command(OrchestraCommand):
     help = "Start Orchestra: migrate the database, start the local executor, and serve the web app."
+    needs_database = False  # it migrates the database itself
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
