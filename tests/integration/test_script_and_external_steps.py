@@ -499,10 +499,7 @@ SDK_BOUNDS = {"claim": 14, "heartbeat": 3, "log": 4, "set_output": 9, "running":
 
 
 def _sdk_counts(tmp_path: Path, backlog: int) -> dict[str, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from tests.integration.test_api_queries_and_docs import request_queries, signed
+    from tests.integration.test_api_queries_and_docs import request_counts, signed
 
     slug = f"pull{backlog}"
     load(tmp_path, [external("render", queue="gpu"), machine("after", "render")], slug=slug)
@@ -539,13 +536,7 @@ def _sdk_counts(tmp_path: Path, backlog: int) -> dict[str, int]:
         "complete": lambda: post(runs + "complete/", {"output": {"done": True}}),
         "run": lambda: client.get(runs, **bearer),
     }
-    counts = {}
-    for name, call in calls.items():
-        with CaptureQueriesContext(connection) as queries:
-            response = call()
-        assert response.status_code == 200, (name, response.content)
-        counts[name] = request_queries(queries)
-    return counts
+    return request_counts(calls)
 
 
 def test_sdk_endpoint_query_counts_are_bounded_and_do_not_grow(tmp_path):
