@@ -93,9 +93,9 @@ class Ack(Schema):
 
 
 def _ack(run: TaskRun) -> Ack:
+    """`run` as the service left it; the task's status is read again (finishing a run changes it)."""
     status = Task.objects.filter(pk=run.task_id).values_list("status", flat=True).get()
-    refreshed = TaskRun.objects.filter(pk=run.pk).values_list("status", flat=True).get()
-    return Ack(task_run_id=run.pk, run_status=refreshed, task_status=status)
+    return Ack(task_run_id=run.pk, run_status=run.status, task_status=status)
 
 
 @route(router, "POST", "/webhook/", auth=run_key_auth, summary="Report a run's status, log or output (orchestra-sdk)")

@@ -18,7 +18,7 @@ from django.db.models import Q
 from orchestra import conf, execution
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import Conflict
-from orchestra.engine.lifecycle import ProjectStatus, StepKind, TaskAction, TaskStatus, task_transition
+from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, task_transition
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
 from orchestra.models import RunStatus, Task, TaskRun
@@ -55,9 +55,9 @@ def machine_claim(
         lease = timedelta(seconds=lease_seconds or conf.get("ORCHESTRA_LEASE_SECONDS"))
         due = Q(status=TaskStatus.AWAITING_PROCESSING) & (Q(run_after__isnull=True) | Q(run_after__lte=tx.now))
         expired = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=tx.now)
-        kinds = [StepKind.EXTERNAL] if queue else list(RUNNABLE_KINDS)
+        # Only external steps have a queue (Step.queue), so a queue names external tasks alone.
         queryset = Task.objects.filter(
-            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=kinds, step__queue=queue
+            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS), step__queue=queue
         )
         if task_ids is not None:
             queryset = queryset.filter(pk__in=task_ids)
