@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_SCRIPT_TIMEOUT_SECONDS": 3600,
     # What external step triggers are signed with, unless the step names its own (execution.secret_env).
     "ORCHESTRA_TRIGGER_SECRET": "",
+    # Whether anyone may create an account (a worker with no certifications) at accounts/register/.
+    "ORCHESTRA_ALLOW_REGISTRATION": False,
 }
 
 

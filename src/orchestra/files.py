@@ -24,6 +24,7 @@ from django.urls import reverse
 from orchestra import conf
 
 __all__ = [
+    "delete_file",
     "demo_gallery_images",
     "file_exists",
     "file_url",
@@ -113,6 +114,15 @@ def read_file(name: str) -> bytes:
     """The content of a stored file. FileNotFoundError if there is none."""
     with open_file(name) as handle:
         return handle.read()
+
+
+def delete_file(name: str) -> bool:
+    """Delete a stored file; False if there was none."""
+    path = _path(name)
+    if name.rsplit("/", 1)[-1] == _KEEP or not default_storage.exists(path) or _is_folder(path):
+        return False
+    default_storage.delete(path)
+    return True
 
 
 def make_folder(folder: str) -> str:

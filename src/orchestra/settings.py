@@ -15,6 +15,7 @@
 | ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS | 300 | how far a signed request's Date may be from the server's clock |
 | ORCHESTRA_SCRIPT_TIMEOUT_SECONDS | 3600 | how long a script step runs when it sets no timeout_seconds |
 | ORCHESTRA_TRIGGER_SECRET | (none) | what external step triggers are signed with (unless the step sets secret_env) |
+| ORCHESTRA_ALLOW_REGISTRATION | 0 | 1: anyone may create a worker account at /orchestra/accounts/register/ |
 
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
@@ -132,7 +133,9 @@ MEDIA_URL = "/orchestra/media/"
 MEDIA_ROOT = ORCHESTRA_HOME / "media"
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "/orchestra/admin/login/"
+LOGIN_URL = "orchestra:login"
+LOGIN_REDIRECT_URL = "orchestra:dashboard"
+LOGOUT_REDIRECT_URL = "orchestra:login"
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LOGGING = {
@@ -155,3 +158,4 @@ ORCHESTRA_API_SIGNING_KEY = os.environ.get("ORCHESTRA_API_SIGNING_KEY", "")
 ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS = float(os.environ.get("ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS", "300"))
 ORCHESTRA_SCRIPT_TIMEOUT_SECONDS = float(os.environ.get("ORCHESTRA_SCRIPT_TIMEOUT_SECONDS", "3600"))
 ORCHESTRA_TRIGGER_SECRET = os.environ.get("ORCHESTRA_TRIGGER_SECRET", "")
+ORCHESTRA_ALLOW_REGISTRATION = _env_bool("ORCHESTRA_ALLOW_REGISTRATION")

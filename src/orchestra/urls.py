@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from orchestra.api.legacy import legacy_receive
 from orchestra.api.main import api
@@ -18,4 +18,5 @@ urlpatterns = [
     # The legacy orcProcess client; the standalone server also serves it at /jobs/sdk/sdk_receive.
     path("api/sdk/sdk_receive/", legacy_receive, name="sdk_receive"),
     path("api/", api.urls),
+    path("", include("orchestra.web.urls")),
 ]

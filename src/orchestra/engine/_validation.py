@@ -2,9 +2,10 @@
 
 Pydantic checks the types of plain fields. This module checks what pydantic cannot say well: unknown
 keys (with "did you mean"), B12's nested policy formats, references between steps and certifications,
-cycles and imports. It works on the raw data so every problem is reported at the path the author wrote
-(`steps[1].assignment_policy.policy_function.entry_level.path`), and returns a cleaned copy for pydantic:
-unknown keys removed and every sub-object it already found wrong dropped, so no problem is reported twice.
+cycles, imports and declared forms (`forms.check_form`). It works on the raw data so every problem is
+reported at the path the author wrote (`steps[1].assignment_policy.policy_function.entry_level.path`),
+and returns a cleaned copy for pydantic: unknown keys removed and every sub-object it already found
+wrong dropped, so no problem is reported twice.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 import pydantic
 
+from orchestra.engine._forms_check import step_references
 from orchestra.engine._references import REF_EXAMPLE, RefChecker, describe, did_you_mean, join, strings
 from orchestra.engine.errors import Problem
 from orchestra.engine.execution import check_execution
-from orchestra.engine.graph import find_cycle
+from orchestra.engine.forms import check_form
+from orchestra.engine.graph import ancestors, find_cycle
 from orchestra.engine.lifecycle import StepKind
 
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -55,6 +58,7 @@ RETRY_KEYS = ("max_attempts", "backoff_seconds", "backoff_factor", "max_backoff_
 
 HUMAN_ONLY_KEYS = ("review_policy", "assignment_policy", "required_certifications", "user_interface")
 ANGULAR_UI_KEYS = ("angular_module", "angular_directive", "javascript_includes", "stylesheet_includes")
+UI_KEYS = ("form", "template")
 
 
 # --- pydantic errors as problems ---------------------------------------------------------------------
@@ -173,6 +177,7 @@ class _StepInfo:
     submission_depends_on: list[tuple[str, str]] = field(default_factory=list)
     required_certifications: list[tuple[str, str]] = field(default_factory=list)
     related_steps: list[tuple[str, str]] = field(default_factory=list)
+    form_sources: list[tuple[str, str]] = field(default_factory=list)  # steps whose output the form reads
 
 
 def _present(value: object) -> bool:
@@ -275,6 +280,8 @@ class _Checker(RefChecker):
                 f"{join(path, 'user_interface')}: step {slug!r}: ignoring B12 Angular keys "
                 f"{', '.join(angular)}; Orchestra renders human steps from 'user_interface.form'"
             )
+        if isinstance(step.get("user_interface"), dict):
+            step["user_interface"] = self.user_interface(step["user_interface"], join(path, "user_interface"), info)
         if isinstance(step.get("retry"), dict):
             step["retry"] = self.known_keys(step["retry"], RETRY_KEYS, join(path, "retry"))
         if _present(step.get("todolist_templates_to_apply")):
@@ -284,6 +291,50 @@ class _Checker(RefChecker):
         for name in ("creation_depends_on", "submission_depends_on", "required_certifications"):
             setattr(info, name, strings(step.get(name), join(path, name)))
         return info, step
+
+    def user_interface(self, ui: dict[str, Any], path: str, info: _StepInfo) -> dict[str, Any]:
+        """`ui` without unknown keys and without a `form` or `template` found wrong (each reported)."""
+        cleaned: dict[str, Any] = {}
+        for key, value in ui.items():
+            if key in UI_KEYS:
+                cleaned[key] = value
+            else:
+                self.add(
+                    join(path, str(key)),
+                    f"unknown key '{key}' in user_interface{did_you_mean(key, UI_KEYS)}; "
+                    f"the keys are: {', '.join(UI_KEYS)}",
+                )
+        template = cleaned.get("template")
+        if "template" in cleaned and not (
+            isinstance(template, str) and len(template) > 5 and template.endswith(".html")
+        ):
+            self.add(
+                join(path, "template"),
+                f"expected a Django template name ending in '.html', like 'my_workflow/rate.html', "
+                f"got {describe(template)}",
+            )
+            del cleaned["template"]
+        if "form" in cleaned:
+            bad = check_form(cleaned["form"], join(path, "form"))
+            if bad:
+                self.problems.extend(bad)
+                del cleaned["form"]
+            info.form_sources = step_references(ui["form"], join(path, "form"))
+        return cleaned
+
+    def form_sources(self, info: _StepInfo, by_slug: Mapping[str, _StepInfo], creation: dict[str, list[str]]) -> None:
+        """A form reads the outputs of earlier steps: they must exist and be among its prerequisites."""
+        for where, slug in info.form_sources:
+            if slug == info.slug:
+                self.add(where, f"a step's form cannot read the step's own output; use an earlier step than '{slug}'")
+            elif slug not in by_slug:
+                self.unknown_step(where, slug, list(by_slug))
+            elif info.slug is not None and slug not in ancestors(info.slug, creation):
+                self.add(
+                    where,
+                    f"step '{slug}' is not a prerequisite of '{info.slug}', so its output is not available "
+                    f"here; add '{slug}' to creation_depends_on",
+                )
 
     def unknown_step(self, path: str, slug: str, known: Sequence[str]) -> None:
         hint = did_you_mean(slug, known) or f"; the steps are: {', '.join(known) or 'none'}"
@@ -335,6 +386,8 @@ class _Checker(RefChecker):
             slug: [dep for _, dep in info.creation_depends_on if dep in by_slug and dep != slug]
             for slug, info in by_slug.items()
         }
+        for info in infos:
+            self.form_sources(info, by_slug, creation)
         cycle = find_cycle(creation)
         if cycle:
             self.add(

@@ -4,6 +4,7 @@
     ├── DefinitionError                 a workflow definition is invalid (carries every problem found)
     ├── NotFound                        a workflow, version, project, task, worker... does not exist
     ├── ValidationError                 an argument is malformed (names the field)
+    │   └── FormInvalid                 submitted work fails its step's declared form (every field's error)
     ├── PermissionDenied                the actor may not do this
     └── StateError                      the action does not fit the current state
         ├── IllegalTransition           (status, action) is not in the transition table
@@ -79,6 +80,21 @@ class ValidationError(OrchestraError):
     """An argument is malformed; `field` names it."""
 
     code = "invalid"
+
+
+class FormInvalid(ValidationError):
+    """Work submitted for a task fails the step's declared form; `errors` maps each field path
+    (`rating`, `captions[0].caption`) to what is wrong with it."""
+
+    code = "invalid_form"
+
+    def __init__(self, task_id: int, errors: dict[str, str]) -> None:
+        listing = "; ".join(f"{path}: {message}" for path, message in errors.items())
+        super().__init__(f"task {task_id}: {len(errors)} field(s) need attention: {listing}", task_id=task_id)
+        self.errors = errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "errors": self.errors}
 
 
 class PermissionDenied(OrchestraError):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
 
 from orchestra import conf
+from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import (
     AssignmentError,
     Conflict,
+    FormInvalid,
     IllegalTransition,
     NoTaskAvailable,
     NotFound,
@@ -18,6 +21,7 @@ from orchestra.engine.errors import (
     StateError,
     ValidationError,
 )
+from orchestra.engine.forms import clean_values, step_form
 from orchestra.engine.lifecycle import (
     AssignmentStatus,
     IterationStatus,
@@ -36,6 +40,7 @@ from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Wor
 from orchestra.services._base import ActorLike, Tx, cas, compiled, insert_objects, service, update_rows
 from orchestra.services._loading import (
     TASK_FIELDS,
+    Loaded,
     as_worker,
     check_data,
     load_task,
@@ -50,6 +55,7 @@ from orchestra.services._progress import (
     apply_assignment_policy,
     change_project_status,
     check_certified,
+    prerequisites,
     seat_worker,
 )
 
@@ -228,6 +234,27 @@ def _nothing_available_reason(worker: Worker, role: Role, target: TaskStatus) ->
 # --- doing the work -------------------------------------------------------------------------------
 
 
+def _inputs(loaded: Loaded) -> dict[str, Any]:
+    """The task's prerequisites from what `load_task` read already (no query)."""
+    return {slug: loaded.outputs[slug] for slug in loaded.cv.ancestors[loaded.step.slug] if slug in loaded.outputs}
+
+
+def _checked_against_form(
+    task_id: int, step: StepDef, data: dict[str, Any], *, partial: bool, inputs: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`data` cleaned by the step's declared form (`user_interface.form`); FormInvalid lists every bad field.
+
+    Drafts and returns (`partial`) may leave required fields empty; submissions and accepts may not.
+    """
+    form = step_form(step.user_interface)
+    if form is None:
+        return data
+    clean, errors = clean_values(form, data, prerequisites=inputs(), partial=partial)
+    if errors:
+        raise FormInvalid(task_id, errors)
+    return clean
+
+
 def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> TaskAssignment:
     """Save a draft. The status never changes, so a save racing a submit cannot undo the submission.
 
@@ -238,7 +265,9 @@ def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> Ta
     data = check_data(data)
     with service(worker) as tx:
         assignment = (
-            TaskAssignment.objects.select_related("task", "task__step").filter(task_id=task_id, worker=worker).first()
+            TaskAssignment.objects.select_related("task__step", "task__project__version")
+            .filter(task_id=task_id, worker=worker)
+            .first()
         )
         if assignment is None:
             if not Task.objects.filter(pk=task_id).exists():
@@ -252,6 +281,15 @@ def task_save(*, task_id: int, worker: Worker | str, data: dict[str, Any]) -> Ta
                 " only the worker holding it can save",
                 task_id=task.pk,
             )
+        cv = compiled(task.project.version)
+        slug = task.step.slug
+        data = _checked_against_form(
+            task.pk,
+            cv.definition.step(slug),
+            data,
+            partial=True,
+            inputs=lambda: prerequisites(task.project_id, cv, slug),
+        )
         cas(
             TaskAssignment,
             {"pk": assignment.pk, "status": AssignmentStatus.PROCESSING},
@@ -298,6 +336,7 @@ def task_submit(
                     f" {', '.join(repr(s) for s in unmet)} are Complete (submission_depends_on)",
                     task_id=task.pk,
                 )
+        data = _checked_against_form(task.pk, step, data, partial=False, inputs=lambda: _inputs(loaded))
         resubmit = current == TaskStatus.POST_REVIEW_PROCESSING
         if resubmit:
             new = task_transition(current, action, kind=step.kind, task_id=task.pk)
@@ -352,6 +391,7 @@ def task_return(*, task_id: int, worker: Worker | str, data: dict[str, Any], fee
                 f"worker '{worker.username}' holds the entry-level seat of task {task.pk}; only a reviewer can return",
                 task_id=task.pk,
             )
+        data = _checked_against_form(task.pk, step, data, partial=True, inputs=lambda: _inputs(loaded))
         _hand_on(tx, task, assignment, data, current, new, IterationStatus.PROVIDED_REVIEW, feedback=feedback)
         _reopen(tx, task, assignment.level - 1, data)
         tx.event(

@@ -1,0 +1,88 @@
+"""Who is asking, for the pages: the signed-in user's Worker and whether they are a project admin.
+
+One query (the worker with an admin flag) per request, cached on the request; the decorators turn
+"not signed in" into the login page and "not allowed" into a 403 page that says why.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from orchestra import conf
+from orchestra.models import Worker
+
+View = Callable[..., HttpResponse]
+
+
+@dataclass(frozen=True)
+class PageCaller:
+    worker: Worker | None
+    is_project_admin: bool
+
+
+def page_caller(request: HttpRequest) -> PageCaller:
+    cached: PageCaller | None = getattr(request, "_orchestra_caller", None)
+    if cached is not None:
+        return cached
+    user: Any = request.user
+    worker = None
+    admin = bool(getattr(user, "is_superuser", False))
+    if user.is_authenticated:
+        in_admin_group = Group.objects.filter(name=conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP"), user=OuterRef("user"))
+        worker = Worker.objects.filter(user=user).annotate(is_admin=Exists(in_admin_group)).first()
+        if worker is not None:
+            worker.user = user
+            admin = admin or bool(worker.is_admin)  # type: ignore[attr-defined]
+        elif not admin:
+            admin = user.groups.filter(name=conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP")).exists()
+    caller = PageCaller(worker=worker, is_project_admin=admin)
+    request._orchestra_caller = caller  # type: ignore[attr-defined]
+    return caller
+
+
+def refuse(request: HttpRequest, message: str, *, status: int = 403) -> HttpResponse:
+    """A page that says why the request was refused, with the status code that fits."""
+    context = {"caller": page_caller(request), "message": message, "status": status}
+    return render(request, "orchestra/app/refused.html", context, status=status)
+
+
+def worker_page(view: View) -> View:
+    """Signed in, and an Orchestra worker."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        caller = page_caller(request)
+        if caller.worker is None:
+            return refuse(
+                request,
+                f"You are signed in as {request.user.get_username()!r}, who is not an Orchestra worker."
+                " Ask an administrator to add you on the admin's Workers page.",
+            )
+        return view(request, caller, *args, **kwargs)
+
+    return wrapped
+
+
+def admin_page(view: View) -> View:
+    """Signed in, and a project admin (a member of the project admin group, or a superuser)."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        caller = page_caller(request)
+        if not caller.is_project_admin:
+            group = conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP")
+            return refuse(request, f"Only project admins (members of the {group!r} group) can see this page.")
+        return view(request, caller, *args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,147 @@
+"""Accounts: sign in and out, password change and reset (Django's views, our templates), optional
+self-registration (ORCHESTRA_ALLOW_REGISTRATION), and the account page with personal API tokens."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse_lazy
+from django.views.decorators.http import require_POST
+
+from orchestra import conf
+from orchestra.engine.errors import OrchestraError
+from orchestra.models import PersonalToken
+from orchestra.services.access import token_create, token_revoke
+from orchestra.services.workers import worker_create
+from orchestra.web._access import page_caller
+
+T = "orchestra/accounts/"
+
+
+class RegistrationForm(UserCreationForm):  # type: ignore[type-arg]
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=True, help_text="Password reset emails go here.")
+
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined,misc]
+        fields = ("username", "first_name", "last_name", "email")
+
+
+def register(request: HttpRequest) -> HttpResponse:
+    """Self-registration, when ORCHESTRA_ALLOW_REGISTRATION is on: a worker with no certifications."""
+    if not conf.get("ORCHESTRA_ALLOW_REGISTRATION"):
+        raise Http404("self-registration is off (set ORCHESTRA_ALLOW_REGISTRATION=1 to allow it)")
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        worker = worker_create(
+            username=data["username"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+        )
+        login(request, worker.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! An admin gives you certifications before tasks come your way.")
+        return redirect("orchestra:dashboard")
+    return render(request, T + "register.html", {"form": form})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's account: password change link and personal API tokens."""
+    tokens = list(PersonalToken.objects.filter(user=request.user).order_by("-created_at"))
+    context = {
+        "caller": page_caller(request),
+        "section": "account",
+        "tokens": tokens,
+        "new_token": request.session.pop("orchestra_new_token", None),
+    }
+    return render(request, T + "account.html", context)
+
+
+@require_POST
+@login_required
+def token_new(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "")[:200]
+    token, raw = token_create(user=request.user, name=name)
+    # Shown once, on the next page, and never stored: the database keeps only its hash.
+    request.session["orchestra_new_token"] = {"name": token.name, "token": raw}
+    return redirect("orchestra:account")
+
+
+@require_POST
+@login_required
+def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = token_revoke(token_id=token_id, user=request.user)
+    except OrchestraError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Token {token.name!r} revoked; requests using it are now refused.")
+    return redirect("orchestra:account")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = T + "login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return {**super().get_context_data(**kwargs), "allow_registration": conf.get("ORCHESTRA_ALLOW_REGISTRATION")}
+
+
+def _url(name: str) -> str:
+    return reverse_lazy(f"orchestra:{name}")  # type: ignore[return-value]
+
+
+urlpatterns = [
+    path("login/", LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page=_url("login")), name="logout"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(template_name=T + "form.html", success_url=_url("password_change_done")),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name=T + "message.html"),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name=T + "form.html",
+            email_template_name=T + "password_reset_email.txt",
+            subject_template_name=T + "password_reset_subject.txt",
+            success_url=_url("password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name=T + "message.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name=T + "form.html", success_url=_url("password_reset_complete")
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name=T + "message.html"),
+        name="password_reset_complete",
+    ),
+    path("register/", register, name="register"),
+    path("", account, name="account"),
+    path("tokens/", token_new, name="token_create"),
+    path("tokens/<int:token_id>/revoke/", token_delete, name="token_revoke"),
+]
