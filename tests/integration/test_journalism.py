@@ -23,6 +23,18 @@ def _png(colour: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
+def _article(text: str) -> dict[str, object]:
+    """What the reporter's form asks for: the article (50 characters or more) and at least one source."""
+    return {
+        "article": f"{text}: the mayor's race is the most expensive in the city's history.",
+        "sources": [{"name": "A"}],
+    }
+
+
+def _photos(folder: str, *names: str) -> list[dict[str, str]]:
+    return [{"name": f"{folder}/{n}", "url": files.file_url(f"{folder}/{n}")} for n in names]
+
+
 @pytest.fixture
 def journalism(media, settings):
     settings.STATIC_ROOT = media.parent / "static"
@@ -45,36 +57,42 @@ def test_journalism_project_runs_end_to_end(journalism):
     raw_folder = docs["latest_data"]["raw_photos_folder"]
 
     plan = task_pull(worker="journalism-editor", role="entry_level")
-    task_submit(task_id=plan.task_id, worker="journalism-editor", data={"story": "Mayor race", "angle": "money"})
+    task_submit(
+        task_id=plan.task_id,
+        worker="journalism-editor",
+        data={"story": "Mayor race", "angle": "money", "section": "politics"},
+    )
 
     draft = task_pull(worker="journalism-reporter-1", role="entry_level")
-    task_submit(task_id=draft.task_id, worker="journalism-reporter-1", data={"article": "First draft"})
+    task_submit(task_id=draft.task_id, worker="journalism-reporter-1", data=_article("First draft"))
     review = task_pull(worker="journalism-reporter-2", role="reviewer")
     assert review.task_id == draft.task_id and review.level == 1
     task_return(
         task_id=draft.task_id,
         worker="journalism-reporter-2",
-        data={"article": "First draft"},
+        data=_article("First draft"),
         feedback="Add quotes",
     )
-    task_submit(task_id=draft.task_id, worker="journalism-reporter-1", data={"article": "Draft with quotes"})
-    task_submit(task_id=draft.task_id, worker="journalism-reporter-2", data={"article": "Final"}, command="accept")
+    task_submit(task_id=draft.task_id, worker="journalism-reporter-1", data=_article("Draft with quotes"))
+    task_submit(task_id=draft.task_id, worker="journalism-reporter-2", data=_article("Final"), command="accept")
 
     shoot = task_pull(worker="journalism-photographer-1", role="entry_level")
     files.save_file(f"{raw_folder}/city-hall.png", _png((200, 30, 30)))
-    task_submit(task_id=shoot.task_id, worker="journalism-photographer-1", data={"photos": ["city-hall.png"]})
+    task_submit(
+        task_id=shoot.task_id, worker="journalism-photographer-1", data={"photos": _photos(raw_folder, "city-hall.png")}
+    )
     check = task_pull(worker="journalism-photographer-2", role="reviewer")
     task_return(task_id=check.task_id, worker="journalism-photographer-2", data={}, feedback="One more angle")
     files.save_file(f"{raw_folder}/mayor.png", _png((30, 30, 200)))
     task_submit(
         task_id=shoot.task_id,
         worker="journalism-photographer-1",
-        data={"photos": ["city-hall.png", "mayor.png"]},
+        data={"photos": _photos(raw_folder, "city-hall.png", "mayor.png")},
     )
     task_submit(
         task_id=shoot.task_id,
         worker="journalism-photographer-2",
-        data={"photos": ["city-hall.png", "mayor.png"]},
+        data={"photos": _photos(raw_folder, "city-hall.png", "mayor.png")},
         command="accept",
     )
 
@@ -93,7 +111,11 @@ def test_journalism_project_runs_end_to_end(journalism):
     task_submit(
         task_id=copy.task_id,
         worker="journalism-copy-editor",
-        data={"headline": "Who runs the city?", "captions": {p["name"]: "caption" for p in photos}},
+        data={
+            "headline": "Who runs the city?",
+            "captions": [{"name": p["name"], "caption": "caption"} for p in photos],
+            "ready_to_publish": True,
+        },
     )
 
     project.refresh_from_db()

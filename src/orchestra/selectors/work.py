@@ -8,8 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from orchestra.engine.errors import NotFound
-from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, TaskStatus
-from orchestra.models import Task, TaskAssignment, TimeEntry, Worker, WorkerCertification
+from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, StepKind, TaskStatus
+from orchestra.models import Step, Task, TaskAssignment, TimeEntry, Worker, WorkerCertification
 from orchestra.selectors.projects import _dt
 from orchestra.services._base import compiled
 
@@ -40,7 +40,8 @@ def _assignments(worker: Worker) -> QuerySet[TaskAssignment]:
 def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
     """The worker's tasks in B12's buckets with counts, newest first; a page of one bucket (or of all).
 
-    Two queries: the worker's assignments with their tasks, steps and projects, and their certifications.
+    Two or three queries: the worker's assignments with their tasks, steps and projects, their
+    certifications, and (without both roles) whether some human step needs no certification.
     """
     rows = []
     counts = dict.fromkeys(STATES, 0)
@@ -71,6 +72,8 @@ def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, 
         for a, bucket in rows[start : start + page_size]
     ]
     roles = set(WorkerCertification.objects.filter(worker=worker).values_list("role", flat=True))
+    if len(roles) < len(Role) and Step.objects.filter(kind=StepKind.HUMAN, required_certifications=None).exists():
+        roles = set(Role)  # a step that needs no certification can be done (and reviewed) by any worker
     return {
         "tasks": tasks,
         "counts": counts,
