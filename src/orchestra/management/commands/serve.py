@@ -64,7 +64,7 @@ class Command(OrchestraCommand):
         if conf.get("ORCHESTRA_EXECUTOR") == "local" and not options["no_executor"]:
             executor = LocalExecutor().start()
         url = f"http://{options['host']}:{options['port']}/orchestra/"
-        self.stdout.write(f"Orchestra is running at {url}  (Ctrl-C to stop)")
+        self.stdout.write(f"Orchestra is running at {url}  (Ctrl-C to stop); workers sign in at {url}app/")
         if logins:
             self.stdout.write("Demo logins (username / password):")
             for username, password, what in logins:
