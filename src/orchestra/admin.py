@@ -180,3 +180,16 @@ class TaskRunAdmin(_ReadOnlyAdmin):
     list_select_related = ["task__step"]
     list_filter = ["status"]
     inlines = [TaskLogInline]
+
+
+@admin.register(models.SeenSignature)
+class SeenSignatureAdmin(admin.ModelAdmin):
+    """The replay guard's memory of accepted request signatures; read-only (rows expire by themselves)."""
+
+    list_display = ["signature_id", "expires_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from orchestra.client import OrchestraClient
-from orchestra.models import Task, TaskAssignment
+from orchestra.models import Project, Task, TaskAssignment
 from orchestra.services.access import apikey_create
 from orchestra.services.projects import project_create
 from orchestra.services.tasks import task_pull
@@ -105,3 +105,39 @@ def test_another_workers_task_is_refused_and_csrf_is_required(site, simple):
         owner_page.get_by_role("button", name="Submit", exact=True).click()
     assert "CSRF" in owner_page.content()
     assert Task.objects.get(pk=owner.task_id).status == "Processing"
+
+
+def test_admin_actions_confirm_first_and_show_errors_in_place(site, simple):
+    project = project_create(
+        workflow_slug="simple_workflow",
+        version_slug="v1",
+        description="Admin in the browser",
+        project_data={"url": site.url("/orchestra/demo/gallery/")},
+    )
+    admin = site.login("demo", "demo")  # the simple workflow's demo user is a project admin
+    admin.goto(site.url("/orchestra/app/projects/"))
+    admin.get_by_label("Text").fill("Admin in")
+    admin.get_by_role("button", name="Filter").click()
+    admin.locator(f"tr[data-project='{project.pk}'] a").first.click()
+    admin.wait_for_url(f"**/projects/{project.pk}/")
+    site.shot(admin, "project-page")
+
+    rate = admin.locator("[data-step=rate]")
+    rate.get_by_label("Worker username for assign").fill("nobody")
+    dialogs: list[str] = []
+    admin.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    rate.locator("[data-action=assign]").click()
+    error = rate.locator(".action-error")
+    error.get_by_text("No worker with username 'nobody'").wait_for()
+    assert dialogs == ["Assign this task to the worker named?"]
+
+    admin.once("dialog", lambda dialog: dialog.dismiss())  # a dismissed confirm does nothing
+    admin.locator("[data-action=pause]").click()
+    assert Project.objects.get(pk=project.pk).status == "Active"
+
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.locator("[data-action=pause]").click()
+    admin.locator("#project-status").get_by_text("Paused").wait_for()
+    assert "is now Paused" in admin.locator(".messages").inner_text()
+    assert admin.locator("[data-action=resume]").count() == 1
+    assert admin.js_errors == []

@@ -419,3 +419,19 @@ def test_page_queries_do_not_grow_with_the_workers_tasks(client, wf):
     many = {p: _queries(client, p.format(task=tasks[1].pk, project=tasks[1].project_id)) for p in PAGES}
     assert many == few
     assert max(few.values()) <= 10, few
+
+
+def test_the_django_admin_lists_every_model(client, wf):
+    from django.apps import apps
+    from django.contrib import admin
+
+    project = project_create(workflow_slug="wf", version_slug="v1")
+    task_assign(task_id=_task(project, "free").pk, worker="ann")
+    worker_create(username="root", password="pw", superuser=True)
+    _login(client, "root")
+    registered = {model._meta.model_name for model in admin.site._registry if model._meta.app_label == "orchestra"}
+    inline_only = {"tasklog"}  # shown inside its task run
+    assert {m._meta.model_name for m in apps.get_app_config("orchestra").get_models()} - inline_only <= registered
+    for name in sorted(registered):
+        response = client.get(f"/orchestra/admin/orchestra/{name}/")
+        assert response.status_code == 200, name

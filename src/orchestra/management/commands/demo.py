@@ -77,7 +77,8 @@ class Command(OrchestraCommand):
         else:
             say(
                 f"\nNow a human rates the image: the demo worker (demo / demo) takes the rating task"
-                f" (task {rate_id}) in the worker app at {base}/orchestra/app/ ("New delivery task") and submits a rating."
+                f" (task {rate_id}) in the worker app at {base}/orchestra/app/ ('New delivery task')"
+                " and submits a rating."
                 " Waiting for the rating... (or rerun with --yes to have the demo worker rate it)"
             )
         self._wait(lambda: Task.objects.get(pk=rate_id).status, {"Complete"}, options["timeout"])
