@@ -246,7 +246,7 @@ def build_with_services(built: Built) -> None:
     worker_get(bench)  # still there
 
 
-def set_up(built_seed: int) -> Built:
+def set_up() -> Built:
     """Workflow, sample users, the measured worker `bench` and the project admin `bench-admin`."""
     from orchestra.services.workers import worker_certify, worker_create
     from orchestra.services.workflows import workflow_load, workflow_load_sample_data
@@ -350,7 +350,9 @@ class Bulk:
             workers = Worker.objects.bulk_create([Worker(user=u) for u in users])
             people = [Person(w.pk, u.pk, u.username) for w, u in zip(workers, users, strict=True)]
             cert = certs[CERTIFICATIONS[step]]
-            rows = [WorkerCertification(worker_id=p.worker_id, certification_id=cert, role="entry_level") for p in people]
+            rows = [
+                WorkerCertification(worker_id=p.worker_id, certification_id=cert, role="entry_level") for p in people
+            ]
             rows += [
                 WorkerCertification(worker_id=p.worker_id, certification_id=cert, role="reviewer")
                 for p in people[:reviewers]
@@ -408,7 +410,7 @@ class Bulk:
             for first in range(0, len(specs), BATCH_PROJECTS):
                 batch = specs[first : first + BATCH_PROJECTS]
                 projects = []
-                for k, spec in enumerate(batch):
+                for k in range(len(batch)):
                     at = start + span * (first + k) + dt.timedelta(seconds=self.rng.randrange(60))
                     title = self.rng.choice(TITLES)
                     projects.append(
@@ -563,7 +565,9 @@ class _Play:
         self.event(at, creator, "task_created", task, to="Awaiting Processing", step=step)
         return task
 
-    def machine(self, step: str, at: dt.datetime, creator: Person | str, data: dict[str, Any], inputs: list[str]) -> Any:
+    def machine(
+        self, step: str, at: dt.datetime, creator: Person | str, data: dict[str, Any], inputs: list[str]
+    ) -> Any:
         task = self._task(step, at, creator)
         claimed, done = at + dt.timedelta(milliseconds=5), at + dt.timedelta(seconds=self.rng.randrange(1, 20))
         owner = {"attempt": 1, "owner": OWNER, "took_over": ""}
@@ -573,7 +577,15 @@ class _Play:
             "photo_adjustment": "journalism_workflow.v1.adjust_photos.autoadjust_photos",
         }[step]
         self.event(
-            done, OWNER, "task_completed", task, frm="Processing", to="Complete", attempt=1, function=function, inputs=inputs
+            done,
+            OWNER,
+            "task_completed",
+            task,
+            frm="Processing",
+            to="Complete",
+            attempt=1,
+            function=function,
+            inputs=inputs,
         )
         task.status, task.data, task.attempts, task.claimed_by = "Complete", data, 1, OWNER
         task.updated_at = task.completed_at = done
@@ -766,16 +778,12 @@ def _sample_tasks(built: Built, n: int, rng: random.Random) -> list[int]:
     """Task ids of bench's seats: the service-made ones first, then bulk ones at random."""
     from orchestra.models import TaskAssignment
 
-    ids = list(TaskAssignment.objects.filter(worker_id=built.bench.worker_id).order_by("task_id").values_list("task_id", flat=True))
-    service = [i for i in ids if i <= max(_service_task_ids(built))]
-    rest = [i for i in ids if i not in set(service)]
+    seats = TaskAssignment.objects.filter(worker_id=built.bench.worker_id).order_by("task_id")
+    made = set(built.service_projects)
+    service, rest = [], []
+    for task_id, project_id in seats.values_list("task_id", "task__project_id"):
+        (service if project_id in made else rest).append(task_id)
     return (service + rng.sample(rest, min(len(rest), max(0, n - len(service)))))[:n]
-
-
-def _service_task_ids(built: Built) -> list[int]:
-    from orchestra.models import Task
-
-    return list(Task.objects.filter(project_id__in=built.service_projects).values_list("id", flat=True))
 
 
 def _task_page(built: Built, task_ids: list[int]) -> Page:
@@ -785,7 +793,9 @@ def _task_page(built: Built, task_ids: list[int]) -> Page:
 
     facts = {
         t.pk: (t.step.name, t.status, t.n)
-        for t in Task.objects.filter(pk__in=task_ids).select_related("step").annotate(n=Count("assignments__iterations"))
+        for t in Task.objects.filter(pk__in=task_ids)
+        .select_related("step")
+        .annotate(n=Count("assignments__iterations"))
     }
 
     def check(url: str, html: str) -> str | None:
@@ -799,7 +809,9 @@ def _task_page(built: Built, task_ids: list[int]) -> Page:
         return None if shown == iterations else f"{shown} iterations shown, the task has {iterations}"
 
     urls = [f"/orchestra/app/tasks/{i}/" for i in task_ids]
-    return Page("task page", built.bench_user_id, urls, check, "/orchestra/app/tasks/<id>/", f"{len(urls)} of bench's tasks")
+    return Page(
+        "task page", built.bench_user_id, urls, check, "/orchestra/app/tasks/<id>/", f"{len(urls)} of bench's tasks"
+    )
 
 
 def _project_page(built: Built, task_ids: list[int]) -> Page:
@@ -819,13 +831,15 @@ def _project_page(built: Built, task_ids: list[int]) -> Page:
         status, statuses, events, iterations = facts[project_id]
         if f'id="project-status">{status}</span>' not in html:
             return f"project status is not {status!r}"
-        if html.count('class="dag-node') != len(STEPS):
-            return f"{html.count('class=\"dag-node')} dag-node elements, expected {len(STEPS)}"
+        nodes = html.count('class="dag-node')
+        if nodes != len(STEPS):
+            return f"{nodes} dag-node elements, expected {len(STEPS)}"
         shown = sorted(re.findall(r"data-task-status>([^<]*)</span>", html))
         if shown != statuses:
             return f"task statuses {shown}, expected {statuses}"
-        if html.count("<li><time ") != events:
-            return f"{html.count('<li><time ')} events in the timeline, expected {events}"
+        timeline = html.count("<li><time ")
+        if timeline != events:
+            return f"{timeline} events in the timeline, expected {events}"
         shown_its = html.count("<li data-iteration=")
         return None if shown_its == iterations else f"{shown_its} iterations, expected {iterations}"
 
@@ -900,10 +914,10 @@ def _p95(values: list[float]) -> float:
     return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
 
 
-def measure(page: Page, requests: int, warmup: int, problems: Problems, profile: bool) -> dict[str, Any]:
+def measure(page: Page, requests: int, warmup: int, problems: Problems, profile_top: int | None) -> dict[str, Any]:
     client = _client(page.user_id)
     samples: list[tuple[float, int, float, int]] = []
-    profiler = cProfile.Profile() if profile else None
+    profiler = cProfile.Profile() if profile_top else None
     with counting() as counter:
         for i in range(warmup + requests):
             url = page.urls[i % len(page.urls)]
@@ -942,11 +956,8 @@ def measure(page: Page, requests: int, warmup: int, problems: Problems, profile:
     if profiler:
         from benchmarks.engine import profile_text
 
-        result["profile_text"] = profile_text(profiler, PROFILE_TOP[0])
+        result["profile_text"] = profile_text(profiler, profile_top)
     return result
-
-
-PROFILE_TOP = [30]
 
 
 def floor(requests: int) -> dict[str, Any]:
@@ -970,3 +981,191 @@ def sql_of_one(page: Page) -> list[str]:
         counter.capture = []
         client.get(page.urls[0], headers=page.headers)
         return counter.capture
+
+
+# --- printing ---------------------------------------------------------------------------------------------
+
+BUCKET_ORDER = ("returned", "in_progress", "pending_review", "pending_processing", "paused", "complete", "aborted")
+
+
+def print_report(
+    env: dict[str, Any], data: dict[str, Any], results: list[dict[str, Any]], base: dict[str, Any]
+) -> None:
+    from benchmarks.engine import _fmt, table
+
+    buckets = ", ".join(f"{b.replace('_', ' ')} {data['bench_buckets'].get(b, 0)}" for b in BUCKET_ORDER)
+    rows = data["rows"]
+    print("Orchestra web pages benchmark")
+    print(
+        table(
+            None,
+            left=2,
+            rows=[
+                ["date", env["date"]],
+                ["database", f"{env['database']} ({env['database_name']})"],
+                ["python", env["python"]],
+                ["django", env["django"]],
+                ["cpus", env["cpus"]],
+                ["platform", env["platform"]],
+                ["commit", env["commit"] or "?"],
+                [
+                    "data",
+                    f"{data['tasks']:,} tasks in {data['projects']:,} journalism projects"
+                    f" ({data['service_projects']} made through the services, the rest bulk-inserted with their"
+                    f" seats, iterations and events: {rows['taskassignment']:,} assignments,"
+                    f" {rows['iteration']:,} iterations, {rows['event']:,} events)",
+                ],
+                ["bench", f"{data['assignments']} assignments: {buckets} (aborted ones are not shown)"],
+                ["build", f"services {data['build_s']['services']:.1f} s, bulk {data['build_s']['bulk']:.1f} s"],
+                [
+                    "requests",
+                    f"{data['requests']} per page after {data['warmup']} warm-up, Django test Client in this"
+                    " process (force_login), no network",
+                ],
+            ],
+        )
+    )
+    if any("profile_text" in r for r in results):
+        print("\nNOTE: run under cProfile; times are inflated by the profiler.")
+    print()
+    print(
+        table(
+            ["page", "path", "measured over", "median ms", "p95 ms", "max ms", "queries", "SQL ms", "KB"],
+            [
+                [
+                    r["page"],
+                    r["path"],
+                    r["over"],
+                    _fmt(r["median_ms"]),
+                    _fmt(r["p95_ms"]),
+                    _fmt(r["max_ms"]),
+                    f"{r['min_queries']}"
+                    if r["min_queries"] == r["max_queries"]
+                    else f"{r['min_queries']}-{r['max_queries']}",
+                    _fmt(r["median_sql_ms"]),
+                    _fmt(r["median_kb"], 1),
+                ]
+                for r in results
+            ],
+            left=3,
+        )
+    )
+    print(
+        f"floor: GET /orchestra/status/ (no login, no database) through the same Client: median"
+        f" {_fmt(base['median_ms'], 3)} ms, p95 {_fmt(base['p95_ms'], 3)} ms"
+    )
+    print(
+        "\nNotes: times are the server's (the view, middleware, session and user lookups, template rendering),"
+        "\nmeasured around Client.get in this process. 'queries' are every SQL statement of a request, session"
+        "\nand user included (min-max over the requests); 'SQL ms' the median time spent executing them."
+    )
+    rows_t = []
+    for r in results:
+        if not r["target"]:
+            continue
+        q_ok = r["max_queries"] <= TARGET_QUERIES
+        t_ok = r["median_ms"] <= TARGET_MS
+        rows_t.append([f"{r['page']} <= {TARGET_QUERIES} queries", str(r["max_queries"]), "met" if q_ok else "MISSED"])
+        rows_t.append(
+            [f"{r['page']} <= {TARGET_MS:.0f} ms (median)", _fmt(r["median_ms"]), "met" if t_ok else "MISSED"]
+        )
+    print("\nTargets (not asserted)")
+    print(table(["target", "measured", ""], rows_t))
+    print(f"\nFor comparison: {REFERENCE}")
+
+
+def print_problems(problems: Problems) -> None:
+    total = sum(problems.counts.values())
+    if not total:
+        print("\nEvery response was checked: 200 and what the database says the page must show.")
+        return
+    print(f"\nBROKEN RESPONSES: {total} ({', '.join(f'{k} {v}' for k, v in problems.counts.items())})")
+    for example in problems.examples:
+        print(f"  {example}")
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=DEFAULT_TASKS, help="tasks in the whole database")
+    parser.add_argument("--assignments", type=int, default=DEFAULT_ASSIGNMENTS, help="the measured worker's seats")
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="measured requests per page")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="requests per page before those")
+    parser.add_argument(
+        "--database-url",
+        help="default: a fresh SQLite file in a temp dir; a postgresql:// database is dropped and recreated",
+    )
+    parser.add_argument("--seed", type=int, default=4, help="seed of the bulk data's random choices")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--show-sql", action="store_true", help="print the SQL of one request per page")
+    parser.add_argument("--profile", action="store_true", help="cProfile the measured requests (inflates times)")
+    parser.add_argument("--profile-top", type=int, default=30, help="rows of each page's profile to print")
+    parser.add_argument("--keep", action="store_true", help="keep the temp ORCHESTRA_HOME (SQLite file, media)")
+    args = parser.parse_args(argv)
+    for name in ("tasks", "assignments", "requests"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+
+    home = configure(args.database_url)
+    try:
+        from benchmarks.engine import environment, short_sql
+        from orchestra.models import Project
+
+        built, rows = build(args.tasks, args.assignments, args.seed)
+        env = environment()
+        env.pop("executor", None)
+        task_ids = _sample_tasks(built, args.requests, random.Random(args.seed))
+        pages = [_dashboard(built), _task_page(built, task_ids), _project_page(built, task_ids), _timer(built)]
+        problems = Problems()
+        top = args.profile_top if args.profile else None
+        results = [measure(page, args.requests, args.warmup, problems, top) for page in pages]
+        base = floor(args.requests)
+        data = {
+            "tasks": args.tasks,
+            "projects": Project.objects.count(),
+            "service_projects": len(built.service_projects),
+            "assignments": args.assignments,
+            "bench_buckets": dict(built.buckets),
+            "rows": dict(rows),
+            "build_s": built.seconds,
+            "requests": args.requests,
+            "warmup": args.warmup,
+        }
+        print_report(env, data, results, base)
+        print_problems(problems)
+        if args.show_sql:
+            for page in pages:
+                statements = sql_of_one(page)
+                print(f"\nSQL of one {page.name} request ({page.urls[0]}): {len(statements)} statements")
+                for k, sql in enumerate(statements, 1):
+                    print(f"  {k:2}. {short_sql(sql)}")
+        for r in results:
+            if "profile_text" in r:
+                print(f"\n=== cProfile: {r['page']} ({r['requests']} requests), top {args.profile_top} ===")
+                print(r["profile_text"])
+        if args.json:
+            payload = {
+                "environment": env,
+                "data": data,
+                "pages": [{k: v for k, v in r.items() if k != "profile_text"} for r in results],
+                "floor": base,
+                "broken_responses": dict(problems.counts),
+            }
+            print("\n" + json.dumps(payload, indent=2, default=str))
+        return 1 if problems.counts else 0
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.keep:
+            print(f"\nkept {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

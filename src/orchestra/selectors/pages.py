@@ -6,6 +6,7 @@ reading: a worker gets only tasks they hold a seat on (project admins get any).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,17 @@ from django.db.models import Count, Q, QuerySet
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, StepKind, TaskAction, available_actions
-from orchestra.models import Event, Iteration, Project, Task, TaskAssignment, Worker, WorkflowVersion
+from orchestra.models import (
+    Event,
+    Iteration,
+    PersonalToken,
+    Project,
+    Task,
+    TaskAssignment,
+    TimeEntry,
+    Worker,
+    WorkflowVersion,
+)
 from orchestra.services._base import CompiledVersion, compiled
 
 # What a seat holder may do from the task page, by seat: entry level, or reviewer.
@@ -170,3 +181,33 @@ def workflows_page() -> list[dict[str, Any]]:
         cv = compiled(v)
         out.append({"version": v, "definition": cv.definition, "cv": cv, "project_count": v.project_count})
     return out
+
+
+# --- time and account -----------------------------------------------------------------------------------
+
+
+def open_assignments(worker: Worker, also: int | None = None, *, limit: int = 100) -> list[TaskAssignment]:
+    """The worker's assignments they can log time against: those in their hands (newest first), plus
+    `also` (an entry's or the timer's own assignment, even if handed on). One query."""
+    wanted = Q(status=AssignmentStatus.PROCESSING)
+    if also:
+        wanted |= Q(pk=also)
+    return list(
+        TaskAssignment.objects.filter(wanted, worker=worker)
+        .select_related("task__step")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def week_entries(worker: Worker, start: dt.date) -> list[TimeEntry]:
+    """The worker's time entries from `start` for seven days, oldest first; one query."""
+    return list(
+        TimeEntry.objects.filter(worker=worker, date__gte=start, date__lt=start + dt.timedelta(days=7))
+        .select_related("assignment__task__step")
+        .order_by("date", "id")
+    )
+
+
+def personal_tokens(user: Any) -> list[PersonalToken]:
+    """A user's personal API tokens, newest first; one query."""
+    return list(PersonalToken.objects.filter(user=user).order_by("-created_at"))

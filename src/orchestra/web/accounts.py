@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from orchestra import conf
 from orchestra.engine.errors import OrchestraError
-from orchestra.models import PersonalToken
+from orchestra.selectors.pages import personal_tokens
 from orchestra.services.access import token_create, token_revoke
 from orchestra.services.workers import worker_create
 from orchestra.web._access import page_caller
@@ -56,7 +56,7 @@ def register(request: HttpRequest) -> HttpResponse:
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     """The signed-in user's account: password change link and personal API tokens."""
-    tokens = list(PersonalToken.objects.filter(user=request.user).order_by("-created_at"))
+    tokens = personal_tokens(request.user)
     context = {
         "caller": page_caller(request),
         "section": "account",

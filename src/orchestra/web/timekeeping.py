@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,8 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from orchestra.engine.errors import OrchestraError
-from orchestra.engine.lifecycle import AssignmentStatus
-from orchestra.models import TaskAssignment, TimeEntry, Worker
+from orchestra.selectors.pages import open_assignments, week_entries
 from orchestra.services import timekeeping
 from orchestra.web._access import PageCaller, worker_page
 
@@ -35,16 +33,6 @@ def parse_duration(text: str) -> dt.timedelta | None:
     return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
-def _open_assignments(worker: Worker, also: int | None = None) -> list[TaskAssignment]:
-    """The worker's assignments they can log time against: those in their hands, plus `also`."""
-    wanted = Q(status=AssignmentStatus.PROCESSING)
-    if also:
-        wanted |= Q(pk=also)
-    return list(
-        TaskAssignment.objects.filter(wanted, worker=worker).select_related("task__step").order_by("-created_at")[:100]
-    )
-
-
 def _assignment_id(request: HttpRequest) -> int | None:
     value = request.POST.get("assignment", "")
     return int(value) if value.isdigit() else None
@@ -58,7 +46,7 @@ def _timer_response(request: HttpRequest, caller: PageCaller, error: str = "") -
     timer = timekeeping.timer_get(caller.worker)
     context = {
         "timer": timer,
-        "assignments": _open_assignments(caller.worker, timer.assignment_id),
+        "assignments": open_assignments(caller.worker, timer.assignment_id),
         "error": error,
     }
     if request.headers.get("HX-Request"):
@@ -157,11 +145,7 @@ def timecards(request: HttpRequest, caller: PageCaller) -> HttpResponse:
                 messages.success(request, f"Added {_hms(entry.time_worked)} on {entry.date:%Y-%m-%d}.")
                 week = entry.date - dt.timedelta(days=entry.date.weekday())
                 return redirect(f"{request.path}?week={week}")
-    entries = list(
-        TimeEntry.objects.filter(worker=caller.worker, date__gte=start, date__lt=start + dt.timedelta(days=7))
-        .select_related("assignment__task__step")
-        .order_by("date", "id")
-    )
+    entries = week_entries(caller.worker, start)
     days = []
     for offset in range(7):
         day = start + dt.timedelta(days=offset)
@@ -176,7 +160,7 @@ def timecards(request: HttpRequest, caller: PageCaller) -> HttpResponse:
         "next": start + dt.timedelta(days=7),
         "days": days,
         "total": sum((e.time_worked for e in entries), dt.timedelta()),
-        "assignments": _open_assignments(caller.worker),
+        "assignments": open_assignments(caller.worker),
         "errors": errors,
         "posted": request.POST if request.method == "POST" else {},
         "today": timezone.localdate(),
@@ -211,7 +195,7 @@ def timecard_edit(request: HttpRequest, caller: PageCaller, entry_id: int) -> Ht
         "entry": entry,
         "errors": errors,
         "posted": request.POST if request.method == "POST" else {},
-        "assignments": _open_assignments(caller.worker, entry.assignment_id),
+        "assignments": open_assignments(caller.worker, entry.assignment_id),
     }
     return render(request, "orchestra/app/timecard_edit.html", context, status=400 if errors else 200)
 
