@@ -435,3 +435,46 @@ def test_the_django_admin_lists_every_model(client, wf):
     for name in sorted(registered):
         response = client.get(f"/orchestra/admin/orchestra/{name}/")
         assert response.status_code == 200, name
+
+
+def test_uploads_are_checked_stored_and_removed(client, tmp_path, media):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from orchestra import files
+
+    step = human(
+        "shoot",
+        review=NO_REVIEW,
+        user_interface={"form": [{"name": "pics", "type": "image", "multiple": True, "required": True}]},
+    )
+    load(tmp_path, [step], slug="up")
+    worker_create(username="ann", password="pw")
+    project = project_create(workflow_slug="up", version_slug="v1")
+    task = _task(project, "shoot")
+    task_assign(task_id=task.pk, worker="ann")
+    _login(client, "ann")
+    url = f"/orchestra/app/tasks/{task.pk}/"
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), "red").save(buffer, format="PNG")
+
+    fake = SimpleUploadedFile("fake.png", b"not a picture", content_type="image/png")
+    response = client.post(url, {"action": "save", "pics": [fake]})
+    assert response.status_code == 400 and "fake.png is not a readable image" in response.content.decode()
+    folder = f"uploads/project-{project.pk}/task-{task.pk}/pics"
+    assert not files.file_exists(f"{folder}/fake.png")
+
+    good = [SimpleUploadedFile(n, buffer.getvalue(), content_type="image/png") for n in ("a b.png", "a b.png")]
+    assert client.post(url, {"action": "save", "pics": good}).status_code == 302
+    saved = TaskAssignment.objects.get(task=task).in_progress_task_data["pics"]
+    assert [p["name"] for p in saved] == [f"{folder}/a-b.png", f"{folder}/a-b-2.png"]
+    assert all(files.file_exists(p["name"]) for p in saved)
+
+    # Removing one in a submission that fails keeps it; in one that succeeds deletes it from the store.
+    response = client.post(url, {"action": "submit", "pics-remove": [p["name"] for p in saved]})
+    assert response.status_code == 400 and files.file_exists(saved[0]["name"])
+    assert client.post(url, {"action": "submit", "pics-remove": [saved[0]["name"]]}).status_code == 302
+    assert not files.file_exists(saved[0]["name"]) and files.file_exists(saved[1]["name"])
+    assert [p["name"] for p in _task(project, "shoot").data["pics"]] == [saved[1]["name"]]

@@ -21,6 +21,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
+from PIL import Image, UnidentifiedImageError
 
 from orchestra import files
 from orchestra.engine.forms import FieldDef, FormDef, check_upload, empty_value, for_each_elements, upload_folder
@@ -101,6 +102,10 @@ def _files(
     uploads.removed += [f["name"] for f in _file_list(current) if f.get("name") in remove]
     new = [u for u in uploaded.getlist(name) if u.name]
     problems = [p for u in new if (p := check_upload(field_def, u.name or "", u.size or 0))]
+    if field_def.type == "image":
+        problems += [
+            f"{u.name} is not a readable image; upload a PNG, JPEG, GIF or WebP file." for u in new if not _is_image(u)
+        ]
     if problems:
         uploads.errors[name] = " ".join(problems)
         return kept if field_def.multiple else (kept[0] if kept else None)
@@ -122,6 +127,18 @@ def _files(
     if field_def.multiple:
         return kept
     return kept[0] if kept else None
+
+
+def _is_image(upload: UploadedFile) -> bool:
+    """Whether Pillow can read the upload (an image field's file must be a picture, whatever its name)."""
+    try:
+        with Image.open(upload) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    finally:
+        upload.seek(0)
+    return True
 
 
 def _count(post: QueryDict, name: str) -> int:
