@@ -478,3 +478,16 @@ def test_uploads_are_checked_stored_and_removed(client, tmp_path, media):
     assert client.post(url, {"action": "submit", "pics-remove": [saved[0]["name"]]}).status_code == 302
     assert not files.file_exists(saved[0]["name"]) and files.file_exists(saved[1]["name"])
     assert [p["name"] for p in _task(project, "shoot").data["pics"]] == [saved[1]["name"]]
+
+
+def test_who_is_no_worker(client, wf):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    get_user_model().objects.create_user("visitor", "v@example.com", "pw")
+    _login(client, "root")
+    assert client.get("/orchestra/app/").url == "/orchestra/app/projects/"  # an admin who is no worker
+    client.logout()
+    _login(client, "visitor")
+    response = client.get("/orchestra/app/")
+    assert response.status_code == 403 and "not an Orchestra worker" in response.content.decode()

@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from orchestra import conf
 from orchestra.models import Worker
@@ -63,6 +63,9 @@ def worker_page(view: View) -> View:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         caller = page_caller(request)
         if caller.worker is None:
+            match = request.resolver_match
+            if caller.is_project_admin and match is not None and match.url_name == "dashboard":
+                return redirect("orchestra:projects")  # an admin who is no worker lands on the projects
             return refuse(
                 request,
                 f"You are signed in as {request.user.get_username()!r}, who is not an Orchestra worker."
