@@ -491,3 +491,14 @@ def test_who_is_no_worker(client, wf):
     _login(client, "visitor")
     response = client.get("/orchestra/app/")
     assert response.status_code == 403 and "not an Orchestra worker" in response.content.decode()
+
+
+def test_the_timer_offers_no_task_of_an_ended_project(client, wf):
+    from orchestra.services.projects import project_end
+
+    kept, ended = (project_create(workflow_slug="wf", version_slug="v1") for _ in range(2))
+    seats = [task_assign(task_id=_task(p, "free").pk, worker="ann") for p in (kept, ended)]
+    project_end(project_id=ended.pk)
+    _login(client, "ann")
+    bar = client.get("/orchestra/app/timer/", headers={"HX-Request": "true"}).content.decode()
+    assert f'value="{seats[0].pk}"' in bar and f'value="{seats[1].pk}"' not in bar

@@ -14,7 +14,14 @@ from django.db.models import Count, Q, QuerySet
 
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound
-from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, StepKind, TaskAction, available_actions
+from orchestra.engine.lifecycle import (
+    AssignmentStatus,
+    ProjectStatus,
+    StepKind,
+    TaskAction,
+    TaskStatus,
+    available_actions,
+)
 from orchestra.models import (
     Event,
     Iteration,
@@ -189,14 +196,16 @@ def workflows_page() -> list[dict[str, Any]]:
 def open_assignments(worker: Worker, also: int | None = None, *, limit: int = 100) -> list[TaskAssignment]:
     """The worker's assignments they can log time against: those in their hands (newest first), plus
     `also` (an entry's or the timer's own assignment, even if handed on). One query."""
-    wanted = Q(status=AssignmentStatus.PROCESSING)
+    # A seat stays Processing when its project is ended; its task is Aborted then, and no place for time.
+    wanted = Q(status=AssignmentStatus.PROCESSING) & ~Q(task__status=TaskStatus.ABORTED)
     if also:
         wanted |= Q(pk=also)
-    return list(
+    seats = (
         TaskAssignment.objects.filter(wanted, worker=worker)
         .select_related("task__step")
-        .order_by("-created_at")[:limit]
+        .only("id", "task__id", "task__step__id", "task__step__name")
     )
+    return list(seats.order_by("-created_at")[:limit])
 
 
 def week_entries(worker: Worker, start: dt.date) -> list[TimeEntry]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import QuerySet
-
 from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, StepKind, TaskStatus
 from orchestra.models import Step, Task, TaskAssignment, TimeEntry, Worker, WorkerCertification
@@ -17,42 +15,68 @@ from orchestra.services._base import compiled
 STATES = ("returned", "in_progress", "pending_review", "pending_processing", "paused", "complete")
 
 
-def assignment_state(assignment: TaskAssignment) -> str | None:
+def bucket(assignment_status: str, task_status: str, project_status: str) -> str | None:
     """Which dashboard bucket an assignment is in; None for work that is gone (aborted)."""
-    task, project = assignment.task, assignment.task.project
-    if task.status == TaskStatus.ABORTED or project.status == ProjectStatus.ABORTED:
+    if task_status == TaskStatus.ABORTED or project_status == ProjectStatus.ABORTED:
         return None
-    if task.status == TaskStatus.COMPLETE:
+    if task_status == TaskStatus.COMPLETE:
         return "complete"
-    if project.status == ProjectStatus.PAUSED:
+    if project_status == ProjectStatus.PAUSED:
         return "paused"
-    if assignment.status == AssignmentStatus.PROCESSING:
-        return "returned" if task.status == TaskStatus.POST_REVIEW_PROCESSING else "in_progress"
-    if task.status in (TaskStatus.PENDING_REVIEW, TaskStatus.REVIEWING):
+    if assignment_status == AssignmentStatus.PROCESSING:
+        return "returned" if task_status == TaskStatus.POST_REVIEW_PROCESSING else "in_progress"
+    if task_status in (TaskStatus.PENDING_REVIEW, TaskStatus.REVIEWING):
         return "pending_review"
     return "pending_processing"
 
 
-def _assignments(worker: Worker) -> QuerySet[TaskAssignment]:
-    return TaskAssignment.objects.filter(worker=worker).select_related("task__step", "task__project__version__workflow")
+# What a dashboard row shows; everything else (task data, drafts, the version's definition) stays unread.
+_ROW_FIELDS = (
+    "id",
+    "level",
+    "created_at",
+    "task__id",
+    "task__status",
+    "task__step__name",
+    "task__step__slug",
+    "task__project__id",
+    "task__project__short_description",
+    "task__project__priority",
+    "task__project__version__name",
+    "task__project__version__workflow__slug",
+)
 
 
 def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
-    """The worker's tasks in B12's buckets with counts, newest first; a page of one bucket (or of all).
+    """The worker's tasks in B12's buckets with counts, highest priority then newest first; a page of one
+    bucket (or of all).
 
-    Two or three queries: the worker's assignments with their tasks, steps and projects, their
-    certifications, and (without both roles) whether some human step needs no certification.
+    Three or four queries: the bucket of every assignment from four narrow columns, the page's rows with
+    the columns they show, the worker's certification roles, and (without both roles) whether some human
+    step needs no certification. The cost grows with the worker's assignments only through the first.
     """
-    rows = []
     counts = dict.fromkeys(STATES, 0)
-    for a in _assignments(worker).order_by("-task__project__priority", "-created_at", "-id"):
-        bucket = assignment_state(a)
-        if bucket is None:
+    wanted: list[tuple[int, str]] = []
+    seats = (
+        TaskAssignment.objects.filter(worker=worker)
+        .order_by("-task__project__priority", "-created_at", "-id")
+        .values_list("id", "status", "task__status", "task__project__status")
+    )
+    for assignment_id, status, task_status, project_status in seats:
+        where = bucket(status, task_status, project_status)
+        if where is None:
             continue
-        counts[bucket] += 1
-        if state is None or bucket == state:
-            rows.append((a, bucket))
+        counts[where] += 1
+        if state is None or where == state:
+            wanted.append((assignment_id, where))
     start = (page - 1) * page_size
+    shown = dict(wanted[start : start + page_size])
+    rows = {
+        a.pk: a
+        for a in TaskAssignment.objects.filter(pk__in=list(shown))
+        .select_related("task__step", "task__project__version__workflow")
+        .only(*_ROW_FIELDS)
+    }
     tasks = [
         {
             "id": a.task_id,
@@ -64,12 +88,13 @@ def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, 
             "workflow_slug": a.task.project.version.workflow.slug,
             "detail": a.task.project.short_description,
             "priority": a.task.project.priority,
-            "state": bucket,
+            "state": where,
             "task_status": a.task.status,
             "is_reviewer": a.level > 0,
             "assignment_start_datetime": _dt(a.created_at),
         }
-        for a, bucket in rows[start : start + page_size]
+        for assignment_id, where in shown.items()
+        if (a := rows.get(assignment_id)) is not None
     ]
     roles = set(WorkerCertification.objects.filter(worker=worker).values_list("role", flat=True))
     if len(roles) < len(Role) and Step.objects.filter(kind=StepKind.HUMAN, required_certifications=None).exists():
@@ -77,7 +102,7 @@ def dashboard_tasks(worker: Worker, *, state: str | None = None, page: int = 1, 
     return {
         "tasks": tasks,
         "counts": counts,
-        "count": len(rows),
+        "count": len(wanted),
         "page": page,
         "page_size": page_size,
         "reviewerStatus": Role.REVIEWER in roles,
