@@ -48,11 +48,8 @@ class Uploads:
 
 
 def _scalar(field_def: FieldDef, post: QueryDict, name: str) -> Any:
-    if field_def.type == "multichoice":
-        return post.getlist(name)
-    if field_def.type == "boolean":
-        return post.get(name, "")
-    return post.get(name, "")
+    # An unticked checkbox posts nothing: "" is False to a boolean field and "no value" to the others.
+    return post.getlist(name) if field_def.type == "multichoice" else post.get(name, "")
 
 
 def _file_list(value: Any) -> list[dict[str, Any]]:
