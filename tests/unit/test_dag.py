@@ -192,3 +192,10 @@ def test_long_chain_and_wide_fan_out() -> None:
 def test_empty_graph_renders() -> None:
     root = _parse(render_dag([], title="No steps"))
     assert root.find("svg:desc", NS).text == "0 steps."
+
+
+def test_a_definition_without_statuses_names_only_kinds() -> None:
+    nodes = [DagNode("a", "A", "machine", ()), DagNode("b", "B", "human", ("a",))]
+    svg = render_dag(nodes, title="Definition", with_status=False)
+    assert "not started" not in svg
+    assert "machine step" in svg and "human step" in svg

@@ -63,8 +63,11 @@ class _Edge:
     dashed: bool
 
 
-def render_dag(nodes: Sequence[DagNode], *, title: str) -> str:
-    """Return an ``<svg>`` element drawing ``nodes`` left to right, each edge pointing at the dependent step."""
+def render_dag(nodes: Sequence[DagNode], *, title: str, with_status: bool = True) -> str:
+    """Return an ``<svg>`` element drawing ``nodes`` left to right, each edge pointing at the dependent step.
+
+    Without `with_status` (a workflow's definition rather than a project) boxes name only the step's kind.
+    """
     first: dict[str, DagNode] = {}
     for n in nodes:
         first.setdefault(n.slug, n)
@@ -99,7 +102,7 @@ def render_dag(nodes: Sequence[DagNode], *, title: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" viewBox="0 0 {width} {height}" width="100%" '
         f'style="max-width:{width}px;height:auto" {role} font-family="system-ui, -apple-system, sans-serif">',
         f'<title id="{uid}-title">{_esc(title)}</title>',
-        f'<desc id="{uid}-desc">{_esc(_describe(steps, edges))}</desc>',
+        f'<desc id="{uid}-desc">{_esc(_describe(steps, edges, with_status))}</desc>',
         "<style>.dag-link:focus-visible .dag-box,.dag-link:hover .dag-box{stroke-width:3}"
         ".dag-link:focus{outline:none}.dag-link:focus-visible .dag-box{stroke:#111827}</style>",
         f'<defs><marker id="{uid}-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8"'
@@ -117,7 +120,7 @@ def render_dag(nodes: Sequence[DagNode], *, title: str) -> str:
             f' marker-end="url(#{uid}-arrow)"/>'
         )
     for n in steps:
-        out.append(_node(n, where[n.slug], uid))
+        out.append(_node(n, where[n.slug], uid, with_status))
     out.append("</svg>")
     return "".join(out)
 
@@ -223,20 +226,20 @@ def _edge_path(
     return " ".join(d)
 
 
-def _node(n: DagNode, at: tuple[float, float], uid: str) -> str:
+def _node(n: DagNode, at: tuple[float, float], uid: str, with_status: bool) -> str:
     status = n.status or ""
     fill, stroke = STATUS_COLOURS.get(n.status, _UNKNOWN_COLOURS)
     ink = "#ffffff" if _luminance(fill) < 0.35 else "#111827"
     label = n.status or _NOT_STARTED
     room = _W - 2 * _PAD
-    meta = f"{n.kind} · {label}"
+    meta = f"{n.kind} · {label}" if with_status else f"{n.kind} step"
     meta = meta if _text_width(meta, _META_SIZE) <= room else _fit(label, _META_SIZE, room)
     slug_class = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     dash = ' stroke-dasharray="5 3"' if n.status is None else ""
     group = (
         f'<g class="dag-node status-{slug_class}" data-step="{_esc(n.slug)}" data-status="{_esc(status)}"'
         f' transform="translate({_n(at[0])},{_n(at[1])})">'
-        f"<title>{_esc(f'{n.name} — {n.kind} step, {label}')}</title>"
+        f"<title>{_esc(f'{n.name} — {n.kind} step' + (f', {label}' if with_status else ''))}</title>"
         f'<rect class="dag-box" width="{_W}" height="{_H}" rx="8" fill="{fill}" stroke="{stroke}"'
         f' stroke-width="1.5"{dash}/>'
         f'<g clip-path="url(#{uid}-clip)" fill="{ink}">'
@@ -247,11 +250,11 @@ def _node(n: DagNode, at: tuple[float, float], uid: str) -> str:
     return f'<a class="dag-link" href="{_esc(n.href)}">{group}</a>' if n.href else group
 
 
-def _describe(steps: list[DagNode], edges: list[_Edge]) -> str:
+def _describe(steps: list[DagNode], edges: list[_Edge], with_status: bool) -> str:
     names = {n.slug: n.name for n in steps}
     parts = [f"{len(steps)} step{'' if len(steps) == 1 else 's'}."]
     for n in steps:
-        text = f"{n.name}, {n.kind} step, {n.status or _NOT_STARTED}"
+        text = f"{n.name}, {n.kind} step" + (f", {n.status or _NOT_STARTED}" if with_status else "")
         for dashed, verb in ((False, "after"), (True, "waits for")):
             deps = [names[e.src] for e in edges if e.dst == n.slug and e.dashed == dashed]
             text += f"; {verb} {', '.join(deps)}" if deps else ""

@@ -213,7 +213,7 @@ def workflows(request: HttpRequest, caller: PageCaller) -> HttpResponse:
             for s in definition.steps
         ]
         title = f"{entry['version'].workflow.name} {entry['version'].slug}: steps and dependencies"
-        versions.append({**entry, "dag": mark_safe(render_dag(nodes, title=title))})  # noqa: S308
+        versions.append({**entry, "dag": mark_safe(render_dag(nodes, title=title, with_status=False))})  # noqa: S308
     return render(
         request, "orchestra/app/workflows.html", {"caller": caller, "section": "workflows", "versions": versions}
     )
