@@ -34,6 +34,7 @@ from orchestra.models import (
     WorkflowVersion,
 )
 from orchestra.services._base import CompiledVersion, compiled
+from orchestra.services._progress import prerequisites
 
 # What a seat holder may do from the task page, by seat: entry level, or reviewer.
 _WORKER_ACTIONS = {
@@ -88,19 +89,14 @@ def task_page(task_id: int, worker: Worker, *, is_project_admin: bool) -> TaskPa
         .select_related("worker__user", "assignment")
         .order_by("start_datetime", "id")
     )
-    ancestors = cv.ancestors.get(step.slug, [])
-    prerequisites = {
-        t.step.slug: t.data
-        for t in Task.objects.filter(project_id=task.project_id, step__slug__in=ancestors).select_related("step")
-    }
     names = {s.slug: s.name for s in cv.definition.steps}
     actions: list[str] = []
     project_active = task.project.status == ProjectStatus.ACTIVE
     if mine is not None and mine.status == AssignmentStatus.PROCESSING and project_active:
         allowed = set(available_actions(task.status, StepKind(task.step.kind)))
         actions = [a.value for a in _WORKER_ACTIONS[mine.level > 0] if a in allowed]
-    ordered = {slug: prerequisites[slug] for slug in cv.order if slug in prerequisites}
-    return TaskPage(task, step, cv, seats, mine, iterations, ordered, names, actions)
+    inputs = prerequisites(task.project_id, cv, step.slug)
+    return TaskPage(task, step, cv, seats, mine, iterations, inputs, names, actions)
 
 
 # --- project admin pages -----------------------------------------------------------------------------

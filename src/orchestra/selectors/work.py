@@ -10,6 +10,7 @@ from orchestra.engine.lifecycle import AssignmentStatus, ProjectStatus, Role, St
 from orchestra.models import Step, Task, TaskAssignment, TimeEntry, Worker, WorkerCertification
 from orchestra.selectors.projects import _dt
 from orchestra.services._base import compiled
+from orchestra.services._progress import prerequisites
 
 # B12's dashboard buckets, in the order the dashboard shows them.
 STATES = ("returned", "in_progress", "pending_review", "pending_processing", "paused", "complete")
@@ -120,11 +121,7 @@ def task_assignment_information(task_id: int, worker: Worker, *, is_project_admi
         raise NotFound(f"task_id: you have no assignment on task {task_id}", field="task_id", task_id=task_id)
     project, version = task.project, task.project.version
     cv = compiled(version)
-    ancestors = cv.ancestors.get(task.step.slug, [])
-    prerequisites = {
-        t.step.slug: t.data
-        for t in Task.objects.filter(project=project, step__slug__in=ancestors).select_related("step")
-    }
+    inputs = prerequisites(project.pk, cv, task.step.slug)
     holder = next((a for a in seats if a.status == AssignmentStatus.PROCESSING), None)
     shown = mine or holder or (seats[-1] if seats else None)
     is_mine_processing = mine is not None and mine.status == AssignmentStatus.PROCESSING
@@ -154,7 +151,7 @@ def task_assignment_information(task_id: int, worker: Worker, *, is_project_admi
             "status": project.status,
             "priority": project.priority,
         },
-        "prerequisites": prerequisites,
+        "prerequisites": inputs,
         "is_project_admin": is_project_admin,
     }
 

@@ -49,6 +49,12 @@ def page_caller(request: HttpRequest) -> PageCaller:
     return caller
 
 
+def sentence(message: str) -> str:
+    """An error message as a sentence for a page: capitalised, with a full stop."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith(".") else message + "."
+
+
 def refuse(request: HttpRequest, message: str, *, status: int = 403) -> HttpResponse:
     """A page that says why the request was refused, with the status code that fits."""
     context = {"caller": page_caller(request), "message": message, "status": status}

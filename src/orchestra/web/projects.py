@@ -7,6 +7,7 @@ error slot (or reloads the page on success); without it, a redirect with a messa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from orchestra.engine.definitions import VersionDef
 from orchestra.engine.errors import NotFound, OrchestraError
 from orchestra.engine.lifecycle import (
     PROJECT_TRANSITIONS,
@@ -27,12 +29,13 @@ from orchestra.engine.lifecycle import (
     TaskStatus,
     available_actions,
 )
+from orchestra.models import Task
 from orchestra.selectors.pages import ProjectPage, project_page, projects_page, workflows_page
 from orchestra.services.machine import task_retry
 from orchestra.services.projects import project_end, project_pause, project_resume
 from orchestra.services.tasks import assignment_reassign, task_assign, task_complete_and_skip, task_revert
 from orchestra.services.workers import worker_get
-from orchestra.web._access import PageCaller, admin_page, refuse
+from orchestra.web._access import PageCaller, admin_page, refuse, sentence
 from orchestra.web.dag import DagNode, render_dag
 
 PAGE_SIZE = 25
@@ -75,7 +78,8 @@ def projects(request: HttpRequest, caller: PageCaller) -> HttpResponse:
     return render(request, "orchestra/app/projects.html", context)
 
 
-def dag_nodes(page: ProjectPage) -> list[DagNode]:
+def dag_nodes(definition: VersionDef, tasks: Mapping[str, Task] | None = None) -> list[DagNode]:
+    """The version's steps as DAG nodes; with a project's `tasks` (by step slug), coloured and linked."""
     return [
         DagNode(
             slug=s.slug,
@@ -83,10 +87,10 @@ def dag_nodes(page: ProjectPage) -> list[DagNode]:
             kind=str(s.kind),
             depends_on=tuple(s.creation_depends_on),
             waits_for=tuple(s.submission_depends_on),
-            status=page.tasks[s.slug].status if s.slug in page.tasks else None,
-            href=f"#step-{s.slug}",
+            status=tasks[s.slug].status if tasks and s.slug in tasks else None,
+            href=f"#step-{s.slug}" if tasks is not None else None,
         )
-        for s in page.cv.definition.steps
+        for s in definition.steps
     ]
 
 
@@ -125,7 +129,7 @@ def project_detail(request: HttpRequest, caller: PageCaller, project_id: int) ->
         "section": "projects",
         "page": page,
         "project": page.project,
-        "dag": mark_safe(render_dag(dag_nodes(page), title=title)),  # noqa: S308 - render_dag escapes
+        "dag": mark_safe(render_dag(dag_nodes(page.cv.definition, page.tasks), title=title)),  # noqa: S308 - render_dag escapes
         "rows": _task_rows(page),
         "project_buttons": [a.value for a in PROJECT_BUTTONS if (status, a) in PROJECT_TRANSITIONS],
     }
@@ -181,7 +185,7 @@ def project_action(request: HttpRequest, caller: PageCaller, project_id: int, ac
             raise NotFound("project_id: the form belongs to another project")
         done = _do(request, project_id, action)
     except OrchestraError as error:
-        message = error.message[:1].upper() + error.message[1:]
+        message = sentence(error.message)
         if htmx:
             status = getattr(error, "http_status", 400)
             return HttpResponse(format_html('<span class="error" role="alert">{}</span>', message), status=status)
@@ -200,18 +204,7 @@ def workflows(request: HttpRequest, caller: PageCaller) -> HttpResponse:
     """Every loaded workflow version with its DAG and steps."""
     versions = []
     for entry in workflows_page():
-        definition = entry["definition"]
-        nodes = [
-            DagNode(
-                slug=s.slug,
-                name=s.name,
-                kind=str(s.kind),
-                depends_on=tuple(s.creation_depends_on),
-                waits_for=tuple(s.submission_depends_on),
-                status=None,
-            )
-            for s in definition.steps
-        ]
+        nodes = dag_nodes(entry["definition"])
         title = f"{entry['version'].workflow.name} {entry['version'].slug}: steps and dependencies"
         versions.append({**entry, "dag": mark_safe(render_dag(nodes, title=title, with_status=False))})  # noqa: S308
     return render(

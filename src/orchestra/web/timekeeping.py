@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from orchestra.engine.errors import OrchestraError
 from orchestra.selectors.pages import open_assignments, week_entries
 from orchestra.services import timekeeping
+from orchestra.templatetags.orchestra_tags import hms
 from orchestra.web._access import PageCaller, worker_page
 
 _DURATION = re.compile(r"^\s*(?:(\d{1,2}):([0-5]?\d)(?::([0-5]?\d))?|(\d+(?:\.\d+)?)\s*h?)\s*$")
@@ -81,7 +82,7 @@ def timer_action(request: HttpRequest, caller: PageCaller, action: str) -> HttpR
                     worker=caller.worker, description=description, assignment_id=_assignment_id(request)
                 )
             entry = timekeeping.timer_stop(worker=caller.worker)
-            messages.success(request, f"Logged {_hms(entry.time_worked)} on {entry.date:%Y-%m-%d}.")
+            messages.success(request, f"Logged {hms(entry.time_worked)} on {entry.date:%Y-%m-%d}.")
         elif action == "update":
             timekeeping.timer_update(
                 worker=caller.worker, description=description, assignment_id=_assignment_id(request)
@@ -91,11 +92,6 @@ def timer_action(request: HttpRequest, caller: PageCaller, action: str) -> HttpR
     except OrchestraError as error:
         return _timer_response(request, caller, error.message)
     return _timer_response(request, caller)
-
-
-def _hms(value: dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 # --- timecards ----------------------------------------------------------------------------------------
@@ -142,7 +138,7 @@ def timecards(request: HttpRequest, caller: PageCaller) -> HttpResponse:
             except OrchestraError as error:
                 errors[getattr(error, "field", "") or "form"] = error.message
             else:
-                messages.success(request, f"Added {_hms(entry.time_worked)} on {entry.date:%Y-%m-%d}.")
+                messages.success(request, f"Added {hms(entry.time_worked)} on {entry.date:%Y-%m-%d}.")
                 week = entry.date - dt.timedelta(days=entry.date.weekday())
                 return redirect(f"{request.path}?week={week}")
     entries = week_entries(caller.worker, start)

@@ -21,7 +21,7 @@ from orchestra.engine.lifecycle import Role
 from orchestra.selectors.pages import TaskPage, task_page
 from orchestra.selectors.work import STATES, dashboard_tasks
 from orchestra.services.tasks import task_pull, task_return, task_save, task_submit
-from orchestra.web._access import PageCaller, refuse, worker_page
+from orchestra.web._access import PageCaller, refuse, sentence, worker_page
 from orchestra.web.forms import Uploads, bound_fields, values_from_post
 
 PAGE_SIZE = 25
@@ -75,18 +75,13 @@ def new_task(request: HttpRequest, caller: PageCaller, role: str) -> HttpRespons
     try:
         assignment = task_pull(worker=caller.worker, role=role)
     except NoTaskAvailable as error:
-        messages.info(request, _sentence(error.message))
+        messages.info(request, sentence(error.message))
         return redirect("orchestra:dashboard")
     except OrchestraError as error:
-        messages.error(request, _sentence(error.message))
+        messages.error(request, sentence(error.message))
         return redirect("orchestra:dashboard")
     messages.success(request, f"You have a new {'review' if role == Role.REVIEWER else 'delivery'} task.")
     return redirect("orchestra:task", task_id=assignment.task_id)
-
-
-def _sentence(message: str) -> str:
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith(".") else message + "."
 
 
 def _step_template(page: TaskPage) -> Template | Any | None:
@@ -167,7 +162,7 @@ def task_detail(request: HttpRequest, caller: PageCaller, task_id: int) -> HttpR
                     errors["feedback"] = "Say what the worker should change: returning work needs feedback."
             except OrchestraError as error:
                 uploads.discard()
-                messages.error(request, _sentence(error.message))
+                messages.error(request, sentence(error.message))
                 return redirect("orchestra:task", task_id=task_id)
             else:
                 uploads.commit()
