@@ -193,3 +193,18 @@ class SeenSignatureAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(models.WorkflowObject)
+class WorkflowObjectAdmin(admin.ModelAdmin):
+    """Task-list objects, read-only: decisions about them go through the Holding Pen (services)."""
+
+    list_display = ["task", "status", "action", "message", "updated_at"]
+    list_filter = ["status", "action"]
+    search_fields = ["message"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

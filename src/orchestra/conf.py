@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_LOCAL_EXECUTOR_THREADS": 4,
     # How often an idle local executor polls the database for work other processes queued.
     "ORCHESTRA_POLL_SECONDS": 1.0,
+    # ORCHESTRA_EXECUTOR=celery: the broker Celery messages go through (one `orchestra.run_task` per
+    # task), and the queue they go to, which `orchestra worker --celery` reads.
+    "ORCHESTRA_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "ORCHESTRA_CELERY_QUEUE": "orchestra",
     # B12's rule: a worker with returned work outstanding gets no new task from the pull buttons.
     "ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW": True,
     # Members of this Django group (and superusers) are project admins.
@@ -37,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_SCRIPT_TIMEOUT_SECONDS": 3600,
     # What external step triggers are signed with, unless the step names its own (execution.secret_env).
     "ORCHESTRA_TRIGGER_SECRET": "",
+    # Holding Pen actions beyond the built-in "approval": dotted paths of orchestra.actions.Action classes.
+    "ORCHESTRA_HOLDING_PEN_ACTIONS": [],
+    # Invenio-style task lists (a list, or a class with a `workflow` list) by dotted path, registered as
+    # one-step workflows by `orchestra loadallworkflows`, `orchestra serve` and orchestra.workflows.start.
+    "ORCHESTRA_TASK_WORKFLOWS": [],
     # Whether anyone may create an account (a worker with no certifications) at accounts/register/.
     "ORCHESTRA_ALLOW_REGISTRATION": False,
 }

@@ -10,7 +10,12 @@
 | ORCHESTRA_ALLOWED_HOSTS | localhost,127.0.0.1,[::1] | comma separated |
 | ORCHESTRA_URL | http://127.0.0.1:8000 | the address users and the examples reach Orchestra at |
 | ORCHESTRA_EXECUTOR | local | local (threads in serve/worker), eager (inline, for tests), celery |
+| ORCHESTRA_BROKER_URL | redis://127.0.0.1:6379/0 | the Celery broker (celery executor): Redis or RabbitMQ (amqp://) |
+| ORCHESTRA_CELERY_QUEUE | orchestra | the Celery queue Orchestra's messages go to and `orchestra worker --celery` reads |
+| ORCHESTRA_LEASE_SECONDS | 300 | how long a claimed machine task stays reserved without a heartbeat from its worker |
+| ORCHESTRA_POLL_SECONDS | 1.0 | how often an idle executor (or a Celery worker's sweeper) looks in the database for work |
 | ORCHESTRA_WORKFLOWS | simple_workflow,journalism_workflow | workflow packages `loadallworkflows` loads |
+| ORCHESTRA_TASK_WORKFLOWS | orchestra.workflows.examples.myworkflow | task lists registered as workflows |
 | ORCHESTRA_API_SIGNING_KEY | (derived from the secret key) | what client API key secrets are derived from |
 | ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS | 300 | how far a signed request's Date may be from the server's clock |
 | ORCHESTRA_SCRIPT_TIMEOUT_SECONDS | 3600 | how long a script step runs when it sets no timeout_seconds |
@@ -149,9 +154,17 @@ LOGGING = {
 ORCHESTRA_URL = os.environ.get("ORCHESTRA_URL", "http://127.0.0.1:8000")
 ORCHESTRA_EXECUTOR = os.environ.get("ORCHESTRA_EXECUTOR", "local")
 ORCHESTRA_POLL_SECONDS = float(os.environ.get("ORCHESTRA_POLL_SECONDS", "1.0"))
+ORCHESTRA_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_LEASE_SECONDS", "300"))
+ORCHESTRA_BROKER_URL = os.environ.get("ORCHESTRA_BROKER_URL", "redis://127.0.0.1:6379/0")
+ORCHESTRA_CELERY_QUEUE = os.environ.get("ORCHESTRA_CELERY_QUEUE", "orchestra")
 ORCHESTRA_WORKFLOWS = [
     w.strip()
     for w in os.environ.get("ORCHESTRA_WORKFLOWS", "simple_workflow,journalism_workflow").split(",")
+    if w.strip()
+]
+ORCHESTRA_TASK_WORKFLOWS = [
+    w.strip()
+    for w in os.environ.get("ORCHESTRA_TASK_WORKFLOWS", "orchestra.workflows.examples.myworkflow").split(",")
     if w.strip()
 ]
 ORCHESTRA_API_SIGNING_KEY = os.environ.get("ORCHESTRA_API_SIGNING_KEY", "")

@@ -240,15 +240,15 @@ def test_sample_data_command(capsys):
     assert "loaded sample data for journalism/v1" in capsys.readouterr().out
 
 
-def test_parts_not_run_yet_are_named_at_load_time(tmp_path, capsys):
+def test_settings_without_effect_are_named_at_load_time(tmp_path, capsys):
     steps = [
         machine("fetch", timeout_seconds=30),
-        {"slug": "later", "name": "Later", "kind": "tasks", "creation_depends_on": ["fetch"]},
+        {"slug": "later", "name": "Later", "is_human": True, "creation_depends_on": ["fetch"], "timeout_seconds": 5},
     ]
     call_command("loadworkflow", str(write_workflow(tmp_path, steps)))
     err = capsys.readouterr().err
-    assert "v1: steps[0] ('fetch'): timeout_seconds is enforced for script steps only" in err
-    assert "v1: steps[1] ('later'): tasks steps are not run by this release yet" in err
+    assert "fetch" not in err  # machine steps enforce their timeout
+    assert "v1: steps[1] ('later'): timeout_seconds is ignored on human steps (they have no time limit)" in err
 
 
 def test_script_and_external_settings_are_checked_at_load_time(tmp_path):
@@ -274,7 +274,7 @@ def test_script_and_external_settings_are_checked_at_load_time(tmp_path):
     assert "steps[2].execution.url: 'ftp://x' is not an http(s) URL" in err
     assert "steps[2].execution.wait_seconds: must be greater than 0" in err
     assert "steps[3].execution: script steps need 'execution'" in err
-    assert "steps[4].execution: only script and external steps take 'execution'" in err
+    assert "steps[4].execution: only script, external and tasks steps take 'execution'" in err
     assert "ORCHESTRA_API_KEY is set by Orchestra for each run" in err
     assert "'1BAD' is not a variable name" in err
     assert not Workflow.objects.exists()

@@ -41,3 +41,17 @@ def pick_from_project_data(context: Any, **kwargs: Any) -> list[str]:
 
 def only_if_flag(prerequisite_data: dict[str, Any], project_data: dict[str, Any], **kwargs: Any) -> bool:
     return bool(project_data.get("flag"))
+
+
+def runs_long(project_data: dict[str, Any], prerequisites: dict[str, Any], *, seconds: float) -> dict[str, Any]:
+    """Python code that runs for `seconds` unless stopped (the step's timeout_seconds must stop it)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    RAN_TO_THE_END.append(project_data["project_id"])
+    return {"slept": seconds}
+
+
+RAN_TO_THE_END: list[int] = []

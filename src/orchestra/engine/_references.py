@@ -107,6 +107,16 @@ def resolve_dotted(path: str) -> Callable[..., Any]:
     cached = _RESOLVED.get(path)
     if cached is not None:
         return cached
+    obj = import_dotted(path)
+    if not callable(obj):
+        raise ImportError(f"'{path}' is {describe(obj)}, not a function")
+    function: Callable[..., Any] = obj
+    _RESOLVED[path] = function
+    return function
+
+
+def import_dotted(path: str) -> Any:
+    """The object at `package.module.attr` (attributes may nest); ImportError names the path and why."""
     parts = path.split(".")
     if len(parts) < 2 or not all(part.isidentifier() for part in parts):
         raise ImportError(f"cannot import '{path}': not a dotted path like 'package.module.function'")
@@ -135,11 +145,7 @@ def resolve_dotted(path: str) -> Callable[..., Any]:
         break
     else:
         raise ImportError(f"cannot import '{path}': {missing}")
-    if not callable(obj):
-        raise ImportError(f"'{path}' is {describe(obj)}, not a function")
-    function: Callable[..., Any] = obj
-    _RESOLVED[path] = function
-    return function
+    return obj
 
 
 class RefChecker:

@@ -21,7 +21,7 @@ import pydantic
 from orchestra.engine._forms_check import step_references
 from orchestra.engine._references import REF_EXAMPLE, RefChecker, describe, did_you_mean, join, strings
 from orchestra.engine.errors import Problem
-from orchestra.engine.execution import check_execution
+from orchestra.engine.execution import check_execution, task_list
 from orchestra.engine.forms import check_form
 from orchestra.engine.graph import ancestors, find_cycle
 from orchestra.engine.lifecycle import StepKind
@@ -262,6 +262,12 @@ class _Checker(RefChecker):
             if bad:
                 self.problems.extend(bad)
                 step.pop("execution", None)
+            elif kind == StepKind.TASKS and self.check_imports:
+                try:
+                    task_list(step["execution"])
+                except Exception as exc:  # ImportError or TaskListError: either way the list is unusable
+                    self.add(join(join(path, "execution"), "workflow"), str(exc))
+                    step.pop("execution", None)
         for key in ("execution_function", "detailed_description_function", "assignable_hours_function"):
             if step.get(key) is not None and self.callable_ref(step[key], join(path, key)) is None:
                 del step[key]

@@ -13,7 +13,8 @@
         │   └── CertificationError      ...because they lack a certification
         ├── NoTaskAvailable             a pull request found nothing to hand out
         ├── ProjectNotActive            the project is paused, completed or aborted
-        └── VersionChangeRefused        a loaded version with projects cannot change like that
+        ├── VersionChangeRefused        a loaded version with projects cannot change like that
+        └── DefinitionChanged           a halted task list changed since it stopped; resuming would guess
 
 The API maps each class to one status code (see `HTTP_STATUS`).
 """
@@ -138,3 +139,7 @@ class ProjectNotActive(StateError):
 
 class VersionChangeRefused(StateError):
     code = "version_change_refused"
+
+
+class DefinitionChanged(StateError):
+    code = "definition_changed"

@@ -2,6 +2,8 @@
 
 - `script`: `{"command": "python report.py" | ["python", "report.py"], "env": {...}, "pass_env": [...],
   "cwd": "relative/dir"}`: a command run in a subprocess, the step input as JSON on stdin.
+- `tasks`: `{"workflow": "package.module.myworkflow"}`: an Invenio-style task list, either a list of
+  callables `task(obj, eng)` or an object (a class, say) whose `workflow` attribute is that list.
 - `external`: `{"url": "https://...", "wait_seconds": 3600, "secret_env": "NAME"}` (push: Orchestra POSTs
   a signed trigger to the URL) or `{"queue": "name", "wait_seconds": ...}` (pull: outside workers claim
   the queue's tasks). Exactly one of `url` and `queue`.
@@ -98,7 +100,23 @@ class ExternalSettings(_Settings):
         return self
 
 
-_SETTINGS: dict[StepKind, type[_Settings]] = {StepKind.SCRIPT: ScriptSettings, StepKind.EXTERNAL: ExternalSettings}
+class TasksSettings(_Settings):
+    workflow: StrictStr
+
+    @pydantic.field_validator("workflow")
+    @classmethod
+    def _workflow(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+            raise ValueError(f"{value!r} is not a dotted path such as 'mypackage.workflows.myworkflow'")
+        return value
+
+
+_SETTINGS: dict[StepKind, type[_Settings]] = {
+    StepKind.SCRIPT: ScriptSettings,
+    StepKind.EXTERNAL: ExternalSettings,
+    StepKind.TASKS: TasksSettings,
+}
 
 
 def check_execution(kind: StepKind, raw: Any, path: str) -> list[Problem]:
@@ -108,7 +126,7 @@ def check_execution(kind: StepKind, raw: Any, path: str) -> list[Problem]:
     model = _SETTINGS.get(kind)
     if model is None:
         if raw:
-            return [Problem(path, "only script and external steps take 'execution'; remove it")]
+            return [Problem(path, "only script, external and tasks steps take 'execution'; remove it")]
         return []
     if not isinstance(raw, dict):
         return [Problem(path, f"{kind} steps need 'execution', an object such as {_EXAMPLES[kind]}")]
@@ -122,6 +140,7 @@ def check_execution(kind: StepKind, raw: Any, path: str) -> list[Problem]:
 _EXAMPLES = {
     StepKind.SCRIPT: '{"command": ["python", "step.py"]}',
     StepKind.EXTERNAL: '{"url": "https://example.com/hook"} or {"queue": "gpu"}',
+    StepKind.TASKS: '{"workflow": "mypackage.workflows.myworkflow"}',
 }
 
 
@@ -138,3 +157,16 @@ def pull_queue(kind: StepKind, execution: dict[str, Any]) -> str:
     if kind != StepKind.EXTERNAL:
         return ""
     return external_settings(execution).queue or ""
+
+
+def task_list(execution: dict[str, Any]) -> list[Any]:
+    """The normalized task list a tasks step runs; ImportError or TaskListError says why it is unusable."""
+    from orchestra.engine._references import import_dotted
+    from orchestra.engine.tasklist import normalize
+
+    path = TasksSettings.model_validate(execution).workflow
+    found = import_dotted(path)
+    tasks = getattr(found, "workflow", found)
+    if not isinstance(tasks, list | tuple):
+        raise ImportError(f"'{path}' is neither a list of tasks nor an object with a 'workflow' list")
+    return normalize(tasks)

@@ -4,12 +4,15 @@ Services call these (after commit) when they queue automated work:
 - `new_work_owner(n)`: inside the transaction that creates runnable tasks: if this process will run them
   right after commit, the name to claim them for (saves each task a claim transaction); else None.
 - `run_claims(claims)`: run tasks claimed that way.
-- `work_queued()`: work was queued for whoever polls (retries, resumed projects, unclaimed tasks).
+- `work_queued(task_ids, delay)`: work was queued for whoever polls (retries, resumed projects, unclaimed
+  tasks); `task_ids` names the tasks when known, `delay` says when the first of them is due.
 
 Modes (ORCHESTRA_EXECUTOR):
 - eager: run everything runnable now, in this thread (tests, benchmarks, one-off scripts);
 - local: the in-process executor of `orchestra serve` / `orchestra worker`, when this process has one;
-  other processes notice the work on their next poll.
+  other processes notice the work on their next poll;
+- celery: a `run_task(task_id)` message per task for Celery workers (`orchestra worker --celery`); without
+  task ids, a message that makes a worker look for due work in the database.
 """
 
 from __future__ import annotations
@@ -48,9 +51,13 @@ def run_claims(claims: Sequence[Claim]) -> None:
         submit(claims)
 
 
-def work_queued() -> None:
+def work_queued(task_ids: Sequence[int] = (), delay: float | None = None) -> None:
     mode = conf.get("ORCHESTRA_EXECUTOR")
-    if mode == "eager":
+    if mode == "celery":
+        from orchestra.execution.celery import send
+
+        send(task_ids, delay)
+    elif mode == "eager":
         from orchestra.execution.runner import drain
 
         drain()

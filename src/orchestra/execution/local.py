@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import connections
 
 from orchestra import conf
-from orchestra.execution.runner import Heartbeat, execute, owner_name
+from orchestra.execution.runner import owner_name, run_claim
 from orchestra.services._progress import Claim
 from orchestra.services.machine import machine_claim
 
@@ -117,9 +117,7 @@ class LocalExecutor:
 
     def _run(self, claim: Claim) -> None:
         try:
-            interval = max(conf.get("ORCHESTRA_LEASE_SECONDS") / 3, 1)
-            with Heartbeat(claim, interval):
-                execute(claim)
+            run_claim(claim)
         except Exception:
             log.exception("running task %s failed unexpectedly", claim.task_id)
         finally:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import socket
 import threading
+import time
 import traceback as tb
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import connections
 
+from orchestra import conf
 from orchestra.engine.errors import Conflict, OrchestraError
 from orchestra.engine.lifecycle import StepKind
 from orchestra.services._progress import Claim
@@ -32,31 +36,53 @@ def owner_name(label: str = "local") -> str:
     return f"{label}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def execute(claim: Claim) -> None:
+def run_claim(claim: Claim) -> None:
+    """Run a claimed task as executors do: the lease kept alive, the step's timeout enforced."""
+    with Watchdog(claim) as watchdog:
+        execute(claim, watchdog)
+
+
+def execute(claim: Claim, watchdog: Watchdog | None = None) -> None:
     """Run `claim`'s step and record the outcome. A refused result (lost lease) is logged, not raised."""
-    try:
-        spec = machine_run_spec(claim)
-        step = spec.step
-        if step.kind in (StepKind.SCRIPT, StepKind.EXTERNAL):
-            _run_elsewhere(claim, spec)
+    with contextlib.ExitStack() as stack:
+        try:
+            spec = machine_run_spec(claim)
+            step = spec.step
+            if step.kind in (StepKind.SCRIPT, StepKind.EXTERNAL):
+                _run_elsewhere(claim, spec)  # a subprocess enforces its own timeout
+                return
+            if step.timeout_seconds is not None:
+                if watchdog is None:  # eager mode watches only steps that have a timeout
+                    watchdog = stack.enter_context(Watchdog(claim))
+                watchdog.set_timeout(step.timeout_seconds)
+            guard = watchdog.guard if watchdog is not None else contextlib.nullcontext
+            if step.kind == StepKind.TASKS:
+                from orchestra.execution.tasks import run_tasks_step
+
+                run_tasks_step(claim, spec, guard)
+                return
+            if step.execution_function is None:
+                raise OrchestraError(f"step '{step.slug}' has no execution_function to run")
+            function = step.execution_function.resolve()
+        except StepCancelled:
             return
-        if step.execution_function is None:
-            raise OrchestraError(f"step '{step.slug}' has no execution_function to run")
-        function = step.execution_function.resolve()
-    except Exception as exc:
-        _record_failure(claim, exc, retry=False)
-        return
-    try:
-        output: Any = function(spec.project_data, spec.prerequisites, **step.execution_function.kwargs)
-        if output is None:
-            output = {}
-        if not isinstance(output, dict):
-            raise TypeError(
-                f"{step.execution_function.path} returned {type(output).__name__}; a machine step returns a dict"
-            )
-    except Exception as exc:
-        _record_failure(claim, exc, retry=True)
-        return
+        except Exception as exc:
+            _record_failure(claim, exc, retry=False)
+            return
+        try:
+            with guard():
+                output: Any = function(spec.project_data, spec.prerequisites, **step.execution_function.kwargs)
+            if output is None:
+                output = {}
+            if not isinstance(output, dict):
+                raise TypeError(
+                    f"{step.execution_function.path} returned {type(output).__name__}; a machine step returns a dict"
+                )
+        except StepCancelled:
+            return  # timed out or no longer ours: the watchdog recorded why
+        except Exception as exc:
+            _record_failure(claim, exc, retry=True)
+            return
     try:
         machine_succeed(task_id=claim.task_id, token=claim.token, output=output, actor=claim.owner)
     except Conflict as exc:
@@ -152,27 +178,99 @@ def _loop(limit: int | None = None) -> int:
     return ran
 
 
-class Heartbeat:
-    """Extends a claim's lease every `interval` seconds while its step runs."""
+class StepCancelled(BaseException):
+    """Raised inside a step's thread when it must stop: it ran past its timeout or lost its claim.
 
-    def __init__(self, claim: Claim, interval: float) -> None:
+    A BaseException, so a step's own `except Exception` does not swallow it."""
+
+
+class Watchdog:
+    """Watches one running attempt from a side thread.
+
+    It extends the claim's lease every third of the lease; stops the step when its claim is lost (the
+    project ended, an admin acted, another executor took over); and when the step runs past its
+    `timeout_seconds` it records the attempt as failed (the retry policy applies) and stops the step.
+    Python code is stopped by raising StepCancelled in its thread; a step blocked in C code stops when it
+    returns, and whatever it then reports is refused because the claim is no longer current.
+    """
+
+    def __init__(self, claim: Claim, interval: float | None = None, timeout: float | None = None) -> None:
         self._claim = claim
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{claim.task_id}")
+        self._interval = interval or max(conf.get("ORCHESTRA_LEASE_SECONDS") / 3, 0.2)
+        self._timeout = timeout
+        self._poke = threading.Event()
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._step_thread: int | None = None
+        self._thread = threading.Thread(target=self._watch, daemon=True, name=f"watchdog-{claim.task_id}")
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Watchdog:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        self._stopped = True
+        self._poke.set()
         self._thread.join()
 
-    def _run(self) -> None:
+    def set_timeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+        self._poke.set()
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """The stretch of code the watchdog may interrupt: the step's own code, not its bookkeeping."""
+        with self._lock:
+            self._step_thread = threading.get_ident()
         try:
-            while not self._stop.wait(self._interval):
-                if not machine_heartbeat(task_id=self._claim.task_id, token=self._claim.token):
-                    return
+            yield
         finally:
-            close_old_connections()
+            with self._lock:
+                self._step_thread = None
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            if self._step_thread is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self._step_thread), ctypes.py_object(StepCancelled)
+                )
+
+    def _watch(self) -> None:
+        started = beat = time.monotonic()
+        try:
+            while True:
+                wait = self._interval
+                if self._timeout is not None:
+                    wait = min(wait, max(started + self._timeout - time.monotonic(), 0))
+                self._poke.wait(wait)
+                self._poke.clear()
+                if self._stopped:
+                    return
+                if self._timeout is not None and time.monotonic() >= started + self._timeout:
+                    self._time_out()
+                    return
+                if time.monotonic() - beat < self._interval:
+                    continue  # woken early by a new timeout
+                beat = time.monotonic()
+                if not machine_heartbeat(task_id=self._claim.task_id, token=self._claim.token):
+                    log.info("task %s: claim lost while running; stopping the step", self._claim.task_id)
+                    self._interrupt()
+                    return
+        except Exception:
+            log.exception("watchdog of task %s failed", self._claim.task_id)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def _time_out(self) -> None:
+        seconds = self._timeout
+        try:
+            machine_fail(
+                task_id=self._claim.task_id,
+                token=self._claim.token,
+                error=f"timed out after {seconds:g} s (the step's timeout_seconds); stopped",
+                retry=True,
+                actor=self._claim.owner,
+            )
+        except Conflict:
+            return  # the step finished first
+        self._interrupt()

@@ -2,6 +2,7 @@
 
 from orchestra.models.access import ApiKey, PersonalToken, SeenSignature
 from orchestra.models.events import Event
+from orchestra.models.objects import WorkflowObject
 from orchestra.models.projects import Iteration, Project, Task, TaskAssignment
 from orchestra.models.runs import RunStatus, TaskLog, TaskRun
 from orchestra.models.timekeeping import TaskTimer, TimeEntry
@@ -27,5 +28,6 @@ __all__ = [
     "Worker",
     "WorkerCertification",
     "Workflow",
+    "WorkflowObject",
     "WorkflowVersion",
 ]

@@ -202,10 +202,10 @@ def prerequisites(project_id: int, cv: CompiledVersion, slug: str) -> dict[str, 
     return {slug: data[slug] for slug in ancestors if slug in data}
 
 
-# Kinds an executor claims and starts: a Python callable, a subprocess, or a trigger POSTed to an outside
+# Kinds an executor claims and starts: a Python callable, a task list, a subprocess, or a trigger POSTed to an outside
 # service (which then reports back through the SDK endpoints). External steps in pull mode (`Step.queue`)
 # are claimed by outside workers instead.
-RUNNABLE_KINDS = frozenset({StepKind.MACHINE, StepKind.SCRIPT, StepKind.EXTERNAL})
+RUNNABLE_KINDS = frozenset({StepKind.MACHINE, StepKind.SCRIPT, StepKind.EXTERNAL, StepKind.TASKS})
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ def _create_tasks(
         tasks.append(task)
     created = insert_objects(tasks)
     claims = []
-    queued = False
+    queued: list[int] = []
     for step, task in zip(steps, created, strict=True):
         statuses[step.slug] = TaskStatus(task.status)
         tx.event(
@@ -329,12 +329,12 @@ def _create_tasks(
                     inputs(step.slug),
                 )
             )
-        else:
-            queued = True
+        elif step.kind in RUNNABLE_KINDS:
+            queued.append(task.pk)
     if claims:
         tx.after_commit.append(functools.partial(execution.run_claims, claims))
     if queued:
-        tx.after_commit.append(execution.work_queued)
+        tx.after_commit.append(functools.partial(execution.work_queued, queued))
     return created
 
 

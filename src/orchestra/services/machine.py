@@ -7,6 +7,7 @@ only the holder of the current token can apply a result, so a result from a work
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from dataclasses import dataclass
@@ -256,7 +257,7 @@ def machine_fail(
             retry_in_seconds=delay,
         )
         if again:
-            tx.after_commit.append(execution.work_queued)
+            tx.after_commit.append(functools.partial(execution.work_queued, [task.pk], delay))
         return new
 
 
@@ -280,7 +281,7 @@ def task_retry(*, task_id: int, actor: ActorLike = None) -> Task:
         )
         tx.event("task_retried", project_id=project.pk, task_id=task.pk, from_status=task.status, to_status=new)
         task.status = new
-        tx.after_commit.append(execution.work_queued)
+        tx.after_commit.append(functools.partial(execution.work_queued, [task.pk]))
         return task
 
 

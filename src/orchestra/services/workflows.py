@@ -8,16 +8,24 @@ step removed, no kind changed, no dependency added: B12's rules) and only with `
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestra.engine.definitions import LoadedWorkflow, VersionDef, WorkflowDef, load_workflow_directory
+from orchestra.engine._references import import_dotted
+from orchestra.engine.definitions import (
+    LoadedWorkflow,
+    VersionDef,
+    WorkflowDef,
+    load_workflow_directory,
+    parse_version,
+    parse_workflow,
+)
 from orchestra.engine.errors import NotFound, VersionChangeRefused
 from orchestra.engine.execution import pull_queue
 from orchestra.engine.lifecycle import StepKind
 from orchestra.models import Certification, Step, Workflow, WorkflowVersion
 from orchestra.services._base import ActorLike, Tx, service
-from orchestra.services._progress import RUNNABLE_KINDS
 
 
 @dataclass
@@ -59,31 +67,61 @@ def workflow_load(
     *, source: str | Path, version: str | None = None, force: bool = False, actor: ActorLike = None
 ) -> LoadResult:
     directory = resolve_workflow_directory(source)
-    loaded = load_workflow_directory(directory, version=version)
+    return _load(load_workflow_directory(directory, version=version), force=force, actor=actor)
+
+
+def _load(loaded: LoadedWorkflow, *, force: bool, actor: ActorLike) -> LoadResult:
+    directory = loaded.directory
     with service(actor) as tx:
         workflow = _upsert_workflow(tx, loaded)
         outcomes = [
             _load_version(tx, workflow, loaded.workflow, vdef, force=force) for vdef in loaded.versions.values()
         ]
-    warnings = loaded.warnings + [w for vdef in loaded.versions.values() for w in _not_supported_yet(vdef)]
+    warnings = loaded.warnings + [w for vdef in loaded.versions.values() for w in _ignored_settings(vdef)]
     return LoadResult(loaded.workflow.slug, directory, outcomes, warnings)
 
 
-def _not_supported_yet(vdef: VersionDef) -> list[str]:
-    """Parts of a valid definition that this release accepts but does not act on yet: say so at load
-    time rather than leave a project waiting without a word."""
+def workflow_register_tasks(*, path: str, slug: str | None = None, actor: ActorLike = None) -> LoadResult:
+    """Register an Invenio-style task list (a list, or an object whose `workflow` is one) as a workflow
+    with one `tasks` step, named after the last part of `path` unless `slug` is given. Re-registering is a
+    no-op: the definition names the list by path, and each object detects a changed list by its hash."""
+    try:
+        found = import_dotted(path)
+    except ImportError as exc:
+        raise NotFound(f"{exc}; give the dotted path of a task list or of a class with a 'workflow' list") from None
+    slug = slug or path.rsplit(".", 1)[-1]
+    doc = (getattr(found, "__doc__", None) or "").strip().splitlines()
+    description = doc[0] if doc and not isinstance(found, list) else ""
+    name = str(getattr(found, "name", "") or slug)
+    workflow, _ = parse_workflow({"slug": slug, "name": name, "description": description}, source=path)
+    step = {
+        "slug": slug,
+        "name": name,
+        "description": description,
+        "kind": "tasks",
+        "execution": {"workflow": path},
+        # Invenio sends an object that raised to the Holding Pen at once, rather than retrying it.
+        "retry": {"max_attempts": 1},
+    }
+    version, _ = parse_version(
+        {"slug": "v1", "name": name, "description": description, "steps": [step]}, workflow=workflow, source=path
+    )
+    module = sys.modules[found.__module__] if hasattr(found, "__module__") else None
+    directory = Path(module.__file__).parent if module is not None and module.__file__ else Path.cwd()
+    return _load(
+        LoadedWorkflow(workflow=workflow, versions={"v1": version}, directory=directory), force=False, actor=actor
+    )
+
+
+def _ignored_settings(vdef: VersionDef) -> list[str]:
+    """Parts of a valid definition that have no effect on their kind of step: say so at load time."""
     warnings = []
     for i, step in enumerate(vdef.steps):
-        where = f"{vdef.slug}: steps[{i}] ('{step.slug}')"
-        if step.kind != StepKind.HUMAN and step.kind not in RUNNABLE_KINDS:
+        if step.timeout_seconds is not None and step.kind in (StepKind.HUMAN, StepKind.EXTERNAL):
+            limit = "execution.wait_seconds" if step.kind == StepKind.EXTERNAL else "no time limit"
             warnings.append(
-                f"{where}: {step.kind} steps are not run by this release yet; their tasks wait in"
-                " 'Awaiting Processing' until an admin completes them (complete-and-skip)"
-            )
-        if step.timeout_seconds is not None and step.kind != StepKind.SCRIPT:
-            warnings.append(
-                f"{where}: timeout_seconds is enforced for script steps only in this release;"
-                f" a {step.kind} step runs until it returns"
+                f"{vdef.slug}: steps[{i}] ('{step.slug}'): timeout_seconds is ignored on {step.kind} steps"
+                f" (they have {limit})"
             )
     return warnings
 

@@ -13,10 +13,11 @@ from orchestra.management.commands._base import OrchestraCommand
 
 
 def load_examples(command: OrchestraCommand) -> list[tuple[str, str, str]]:
-    """Load ORCHESTRA_WORKFLOWS and their sample data; returns (username, password, what) logins."""
+    """Load ORCHESTRA_WORKFLOWS and their sample data, and register ORCHESTRA_TASK_WORKFLOWS; returns
+    (username, password, what) logins."""
     from orchestra.models import WorkflowVersion
     from orchestra.services.workers import worker_create
-    from orchestra.services.workflows import workflow_load, workflow_load_sample_data
+    from orchestra.services.workflows import workflow_load, workflow_load_sample_data, workflow_register_tasks
 
     logins: list[tuple[str, str, str]] = []
     for source in conf.get("ORCHESTRA_WORKFLOWS"):
@@ -27,6 +28,8 @@ def load_examples(command: OrchestraCommand) -> list[tuple[str, str, str]]:
         sample = importlib.import_module(f"{module.__name__}.load_sample_data") if hasattr(module, "__path__") else None
         for username, password in getattr(sample, "SAMPLE_LOGINS", []):
             logins.append((username, password, result.workflow))
+    for path in conf.get("ORCHESTRA_TASK_WORKFLOWS"):
+        workflow_register_tasks(path=path)
     # B12 shipped an admin/admin fixture for the demo; the same here, for the Django admin.
     worker_create(username="admin", password="admin", superuser=True, project_admin=True)
     logins.append(("admin", "admin", "superuser: Django admin"))
