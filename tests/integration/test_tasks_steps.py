@@ -319,3 +319,15 @@ def test_holding_pen_api_query_counts_do_not_grow_with_the_pen(admin_client, dja
     with CaptureQueriesContext(connection) as many:
         assert admin_client.get("/orchestra/api/holdingpen/").json()["count"] == 22
     assert len(few) == len(many) <= 6
+
+
+def test_a_halt_inside_a_for_loop_resumes_at_the_right_item_after_approval(admin_client):
+    workflows.register(f"{SUPPORT}.loop_with_review")
+    obj = workflows.start("loop_with_review", data=[[]]).current[0]
+    assert (obj.status, obj.get_data(), obj.get_action_message()) == (ObjectStatus.HALTED, ["a", "b"], "check item b")
+    answer = admin_client.post(
+        f"/orchestra/api/holdingpen/{obj.id}/action/resolve", {"choice": "accept"}, content_type="application/json"
+    )
+    assert answer.status_code == 200, answer.content
+    done = workflows.get_object(obj.id)
+    assert (done.status, done.get_data()) == (ObjectStatus.COMPLETED, ["a", "b", "c", "all"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from orchestra.workflows.patterns import FOR, IF_ELSE
 from orchestra.workflows.sample_tasks import add_data, halt_if_higher_than_20
 
 # Set by tests: how many times `flaky` still raises.
@@ -51,3 +52,34 @@ waiting = [add_data(1), wait_for_partner, add_data(1)]
 with_inputs = [record_prerequisites, add_data(5)]
 
 slow = [busy_loop]
+
+
+def _halt_on_second_item(obj: Any, eng: Any) -> None:
+    if eng.extra_data["item"] == "b" and not obj.extra_data.get("approved"):
+        eng.halt("check item b")
+
+
+def _collect(obj: Any, eng: Any) -> None:
+    obj.data.append(eng.extra_data["item"])
+
+
+def _items(obj: Any, eng: Any) -> list[str]:
+    return ["a", "b", "c"]
+
+
+def _mark(word: str) -> Any:
+    def _append_word(obj: Any, eng: Any) -> None:
+        obj.data.append(word)
+
+    return _append_word
+
+
+def _three_items(obj: Any, eng: Any) -> bool:
+    return len(obj.data) == 3
+
+
+# A halt inside a FOR body, resumed from the database (the loop's state is persisted with the object).
+loop_with_review = [
+    FOR(_items, "item", [_collect, _halt_on_second_item]),
+    IF_ELSE(_three_items, _mark("all"), _mark("short")),
+]
