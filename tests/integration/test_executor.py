@@ -111,3 +111,24 @@ def test_orchestra_worker_process_picks_up_work_queued_before_it_started(tmp_pat
     assert done, output
     assert "orchestra worker running" in output
     assert worker.returncode == 0, output
+
+
+def test_ending_a_project_stops_its_running_step(tmp_path, settings):
+    from tests.support import functions
+
+    functions.RAN_TO_THE_END.clear()
+    settings.ORCHESTRA_LEASE_SECONDS = 1.5  # the watchdog looks every half second
+    load(tmp_path, [machine("slow", function="runs_long", kwargs={"seconds": 20})])
+    settings.ORCHESTRA_EXECUTOR = "local"
+    project = project_create(workflow_slug="wf", version_slug="v1")
+    executor = LocalExecutor(threads=1, poll_seconds=0.05).start()
+    try:
+        assert wait_for(lambda: Task.objects.filter(project=project, status="Processing").exists())
+        from orchestra.services.projects import project_end
+
+        project_end(project_id=project.pk)
+        assert wait_for(lambda: executor.idle() == 1, timeout=5)  # the step was stopped, not left to run 20 s
+    finally:
+        executor.stop()
+    assert functions.RAN_TO_THE_END == []
+    assert Task.objects.get(project=project).status == "Aborted"
