@@ -15,7 +15,7 @@ from ninja import Field, Path, Query, Router, Schema
 
 from orchestra.api.auth import admin_auth
 from orchestra.api.main import route
-from orchestra.api.schemas import Body, Id, JsonValue, Page, Text
+from orchestra.api.schemas import AnyJson, Body, Date, Id, JsonObject, Page, Text
 from orchestra.engine.errors import OrchestraError
 from orchestra.selectors.holdingpen import pen_detail, pen_list
 from orchestra.services.objects import object_apply
@@ -31,15 +31,22 @@ class PenFilter(Schema):
     action: Text | None = None
     message: Text | None = Field(None, description="text found in the halt message or the error")
     status: Literal["Halted", "Failed"] | None = None
-    since: dt.datetime | None = Field(None, description="stopped at or after (ISO 8601)")
-    until: dt.datetime | None = Field(None, description="stopped before (ISO 8601)")
+    since: Date | None = Field(None, description="stopped on or after this day (YYYY-MM-DD, UTC)")
+    until: Date | None = Field(None, description="stopped on or before this day (YYYY-MM-DD, UTC)")
     page: Page = 1
     page_size: int = Field(50, ge=1, le=500)
 
 
 @route(router, "GET", "/")
 def holding_pen(request: HttpRequest, filters: Query[PenFilter]) -> dict[str, Any]:
-    return pen_list(**filters.dict())
+    values = filters.dict()
+    values["since"] = _day_start(filters.since)
+    values["until"] = _day_start(filters.until + dt.timedelta(days=1) if filters.until else None)
+    return pen_list(**values)
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) if day else None
 
 
 class ObjectPath(Schema):
@@ -53,8 +60,8 @@ def holding_pen_object(request: HttpRequest, path: Path[ObjectPath]) -> dict[str
 
 class Decision(Body):
     choice: Text | None = Field(None, description="resolve: one of the action's choices, e.g. accept or reject")
-    data: JsonValue = Field(None, description="edit: the object's new data; resolve: passed to the action")
-    extra_data: dict[str, JsonValue] | None = Field(None, description="edit: replaces the object's extra data")
+    data: AnyJson = Field(None, description="edit: the object's new data; resolve: passed to the action")
+    extra_data: JsonObject | None = Field(None, description="edit: replaces the object's extra data")
 
 
 class OperationPath(Schema):

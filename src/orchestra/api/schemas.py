@@ -78,6 +78,10 @@ def text_problem_at(value: Any, path: str) -> tuple[str, str] | None:
 def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PydanticCustomError("json_object", "expected a JSON object")
+    return _storable(value)
+
+
+def _storable(value: Any) -> Any:
     found = text_problem_at(value, "")
     if found is not None:
         where = found[0].replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
@@ -90,6 +94,9 @@ JsonObject = Annotated[
     dict[str, Any],
     PlainValidator(_json_object, json_schema_input_type=Annotated[dict[str, JsonValue], _KeysWithoutNul()]),
 ]
+
+# Any JSON value (a task-list object's data), its strings and keys storable.
+AnyJson = Annotated[Any, PlainValidator(_storable, json_schema_input_type=JsonValue)]
 
 # Database ids are positive 64-bit integers; a larger number cannot name a row (and would overflow the query).
 MAX_ID = 2**63 - 1

@@ -252,6 +252,10 @@ def object_resolve(*, task_id: int, choice: str, data: Any = None, actor: ActorL
         if loaded.task.status != TaskStatus.HALTED or not obj.action:
             raise Conflict(f"object {task_id} has no pending action to decide; resume, restart or stop it instead")
         action = get_action(obj.action)
+        if not choice:
+            raise ValidationError(
+                f"resolving '{obj.action}' needs 'choice', e.g. {action.choices[0][0]}", field="choice"
+            )
         action.check_choice(choice)
         view = EngineObject(data=copy.deepcopy(obj.data), extra_data=copy.deepcopy(obj.extra_data), id=task_id)
         resolution: Resolution = action.resolve(view, choice, data)
@@ -355,9 +359,7 @@ def object_apply(
         object_resume(task_id=task_id, start_point=_START_POINTS[operation], actor=actor)
         return f"queued from {_START_POINTS[operation].value}"
     if operation == "resolve":
-        if not choice:
-            raise ValidationError("resolve needs 'choice', one of the action's choices (e.g. accept)", field="choice")
-        return object_resolve(task_id=task_id, choice=choice, data=data, actor=actor)
+        return object_resolve(task_id=task_id, choice=choice or "", data=data, actor=actor)
     if operation == "edit":
         object_edit(task_id=task_id, data=data, extra_data=extra_data, actor=actor)
         return "edited"
