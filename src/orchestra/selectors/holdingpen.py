@@ -115,6 +115,7 @@ def pen_detail(task_id: int) -> dict[str, Any]:
             "project_id",
             "project__status",
             "project__version__workflow__slug",
+            "project__version__digest",
             "step__slug",
             "step__name",
             "step__kind",

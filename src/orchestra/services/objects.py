@@ -207,7 +207,7 @@ def _run_on(tx: Tx, loaded: Loaded, obj: WorkflowObject | None, start_point: Sta
         {"pk": task.pk, "status": task.status},
         f"task {task.pk}",
         status=new,
-        attempts=0 if action == TaskAction.RETRY else task.attempts,
+        attempts=0,  # a decision starts a fresh set of attempts; a halt was not a failure
         run_after=None,
         claim_token=None,
         lease_expires_at=None,

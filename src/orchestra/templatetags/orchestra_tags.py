@@ -106,3 +106,9 @@ def when(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
     return ""
+
+
+@register.filter
+def first_line(value: Any) -> str:
+    """The first non-blank line of a text (an error's message, without its traceback)."""
+    return next((line for line in str(value or "").splitlines() if line.strip()), "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from orchestra.web import accounts, projects, timekeeping, worker
+from orchestra.web import accounts, holdingpen, projects, timekeeping, worker
 
 app_patterns = [
     path("", worker.dashboard, name="dashboard"),
@@ -19,6 +19,10 @@ app_patterns = [
     path("projects/<int:project_id>/", projects.project_detail, name="project"),
     path("projects/<int:project_id>/<str:action>/", projects.project_action, name="project_action"),
     path("workflows/", projects.workflows, name="workflows"),
+    path("holdingpen/", holdingpen.holding_pen, name="holdingpen"),
+    path("holdingpen/bulk/", holdingpen.holding_pen_bulk, name="holdingpen_bulk"),
+    path("holdingpen/<int:task_id>/", holdingpen.holding_pen_object, name="holdingpen_object"),
+    path("holdingpen/<int:task_id>/<str:operation>/", holdingpen.holding_pen_action, name="holdingpen_action"),
 ]
 
 urlpatterns = [
