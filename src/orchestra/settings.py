@@ -11,9 +11,9 @@
 | ORCHESTRA_URL | http://127.0.0.1:8000 | the address users and the examples reach Orchestra at |
 | ORCHESTRA_EXECUTOR | local | local (threads in serve/worker), eager (inline, for tests), celery |
 | ORCHESTRA_BROKER_URL | redis://127.0.0.1:6379/0 | the Celery broker (celery executor): Redis or RabbitMQ (amqp://) |
-| ORCHESTRA_CELERY_QUEUE | orchestra | the Celery queue Orchestra's messages go to and `orchestra worker --celery` reads |
+| ORCHESTRA_CELERY_QUEUE | orchestra | the Celery queue of Orchestra's messages (`orchestra worker --celery` reads it) |
 | ORCHESTRA_LEASE_SECONDS | 300 | how long a claimed machine task stays reserved without a heartbeat from its worker |
-| ORCHESTRA_POLL_SECONDS | 1.0 | how often an idle executor (or a Celery worker's sweeper) looks in the database for work |
+| ORCHESTRA_POLL_SECONDS | 1.0 | how often an idle executor (or a Celery worker's sweeper) looks for work |
 | ORCHESTRA_WORKFLOWS | simple_workflow,journalism_workflow | workflow packages `loadallworkflows` loads |
 | ORCHESTRA_TASK_WORKFLOWS | orchestra.workflows.examples.myworkflow | task lists registered as workflows |
 | ORCHESTRA_API_SIGNING_KEY | (derived from the secret key) | what client API key secrets are derived from |
