@@ -58,9 +58,10 @@ def work_queued(task_ids: Sequence[int] = (), delay: float | None = None) -> Non
 
         send(task_ids, delay)
     elif mode == "eager":
-        from orchestra.execution.runner import drain
+        from orchestra.execution.runner import drain, in_monitor_thread
 
-        drain()
+        if not in_monitor_thread():  # the watchdog's thread watches steps; it never runs them
+            drain()
     elif mode == "local":
         from orchestra.execution.local import wake
 

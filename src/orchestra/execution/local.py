@@ -12,8 +12,9 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from orchestra import conf
 from orchestra.execution.runner import owner_name, run_claim
@@ -23,6 +24,7 @@ from orchestra.services.machine import machine_claim
 log = logging.getLogger(__name__)
 
 _current: LocalExecutor | None = None
+_thread = threading.local()
 
 
 def wake() -> None:
@@ -32,9 +34,12 @@ def wake() -> None:
 
 def owner_if_idle(count: int) -> str | None:
     executor = _current
-    if executor is None or executor.idle() < count:
+    if executor is None:
         return None
-    return executor.owner
+    # A step finishing in one of the executor's threads frees that thread right after: the chain's next step
+    # is claimed in the finishing transaction and waits for it, instead of a claim transaction of its own.
+    spare = executor.idle() + (1 if getattr(_thread, "executor", None) is executor else 0)
+    return executor.owner if spare >= count else None
 
 
 def submit(claims: Sequence[Claim]) -> None:
@@ -56,6 +61,8 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._inflight = 0
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="orchestra-step")
+        # Each step thread keeps its database connections between steps; closed when the executor stops.
+        self._connections: dict[int, list[Any]] = {}
         self._dispatcher = threading.Thread(target=self._loop, name="orchestra-dispatcher", daemon=True)
         self.owner = owner_name("local")
 
@@ -81,6 +88,12 @@ class LocalExecutor:
         self._wake.set()
         self._dispatcher.join()
         self._pool.shutdown(wait=wait)
+        if wait:  # the threads are gone: close what they left open
+            for wrappers in self._connections.values():
+                for wrapper in wrappers:
+                    if wrapper.connection is not None:
+                        wrapper.connection.close()
+                        wrapper.connection = None
 
     def run(self, claim: Claim) -> None:
         with self._lock:
@@ -116,12 +129,15 @@ class LocalExecutor:
         return len(claims)
 
     def _run(self, claim: Claim) -> None:
+        _thread.executor = self
         try:
             run_claim(claim)
         except Exception:
             log.exception("running task %s failed unexpectedly", claim.task_id)
         finally:
-            connections.close_all()
+            _thread.executor = None
+            close_old_connections()  # only broken or aged ones: reconnecting per step cost a third of a step
             with self._lock:
+                self._connections.setdefault(threading.get_ident(), [connections[a] for a in connections])
                 self._inflight -= 1
             self._wake.set()

@@ -64,6 +64,9 @@ def execute(claim: Claim, watchdog: Watchdog | None = None) -> None:
             if step.execution_function is None:
                 raise OrchestraError(f"step '{step.slug}' has no execution_function to run")
             function = step.execution_function.resolve()
+        except StepTimedOut:
+            _record_failure(claim, TimeoutError(timed_out(step.timeout_seconds)), retry=True)
+            return
         except StepCancelled:
             return
         except Exception as exc:
@@ -78,8 +81,11 @@ def execute(claim: Claim, watchdog: Watchdog | None = None) -> None:
                 raise TypeError(
                     f"{step.execution_function.path} returned {type(output).__name__}; a machine step returns a dict"
                 )
+        except StepTimedOut:
+            _record_failure(claim, TimeoutError(timed_out(step.timeout_seconds)), retry=True)
+            return
         except StepCancelled:
-            return  # timed out or no longer ours: the watchdog recorded why
+            return  # no longer ours
         except Exception as exc:
             _record_failure(claim, exc, retry=True)
             return
@@ -179,13 +185,17 @@ def _loop(limit: int | None = None) -> int:
 
 
 class StepCancelled(BaseException):
-    """Raised inside a step's thread when it must stop: it ran past its timeout or lost its claim.
+    """Raised inside a step's thread when it must stop: it lost its claim, or ran past its timeout.
 
     A BaseException, so a step's own `except Exception` does not swallow it."""
 
 
+class StepTimedOut(StepCancelled):
+    """The step ran past its timeout_seconds: its thread records the failed attempt."""
+
+
 class Watchdog:
-    """Watches one running attempt from a side thread.
+    """Watches one running attempt, from the process's one monitor thread (no thread per step).
 
     It extends the claim's lease every third of the lease; stops the step when its claim is lost (the
     project ended, an admin acted, another executor took over); and when the step runs past its
@@ -198,24 +208,33 @@ class Watchdog:
         self._claim = claim
         self._interval = interval or max(conf.get("ORCHESTRA_LEASE_SECONDS") / 3, 0.2)
         self._timeout = timeout
-        self._poke = threading.Event()
-        self._stopped = False
+        self._started = time.monotonic()
+        self._next_beat = self._started + self._interval
         self._lock = threading.Lock()
         self._step_thread: int | None = None
-        self._thread = threading.Thread(target=self._watch, daemon=True, name=f"watchdog-{claim.task_id}")
+        self._not_before = 0.0  # after a failed check, when to try again
+        self._timed_out_at: float | None = None
+        self.finished = False
 
     def __enter__(self) -> Watchdog:
-        self._thread.start()
+        _MONITOR.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stopped = True
-        self._poke.set()
-        self._thread.join()
+        self.finished = True
+        _MONITOR.remove(self)
 
     def set_timeout(self, seconds: float | None) -> None:
         self._timeout = seconds
-        self._poke.set()
+        _MONITOR.poke()
+
+    def due(self) -> float:
+        """When (time.monotonic) this attempt next needs looking at."""
+        due = self._next_beat if self._timeout is None else min(self._next_beat, self._started + self._timeout)
+        return max(due, self._not_before)
+
+    def check_later(self, now: float) -> None:
+        self._not_before = now + 1.0
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -228,49 +247,104 @@ class Watchdog:
             with self._lock:
                 self._step_thread = None
 
-    def _interrupt(self) -> None:
+    def _interrupt(self, exception: type[StepCancelled] = StepCancelled) -> None:
         with self._lock:
             if self._step_thread is not None:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self._step_thread), ctypes.py_object(StepCancelled)
+                    ctypes.c_ulong(self._step_thread), ctypes.py_object(exception)
                 )
 
-    def _watch(self) -> None:
-        started = beat = time.monotonic()
-        try:
-            while True:
-                wait = self._interval
-                if self._timeout is not None:
-                    wait = min(wait, max(started + self._timeout - time.monotonic(), 0))
-                self._poke.wait(wait)
-                self._poke.clear()
-                if self._stopped:
-                    return
-                if self._timeout is not None and time.monotonic() >= started + self._timeout:
-                    self._time_out()
-                    return
-                if time.monotonic() - beat < self._interval:
-                    continue  # woken early by a new timeout
-                beat = time.monotonic()
-                if not machine_heartbeat(task_id=self._claim.task_id, token=self._claim.token):
-                    log.info("task %s: claim lost while running; stopping the step", self._claim.task_id)
-                    self._interrupt()
-                    return
-        except Exception:
-            log.exception("watchdog of task %s failed", self._claim.task_id)
-        finally:
-            connections.close_all()  # this thread's own connections
+    def check(self, now: float) -> bool:
+        """Act on what is due; False once there is nothing more to watch."""
+        if self.finished:
+            return False
+        if self._timeout is not None and now >= self._started + self._timeout:
+            if self._timed_out_at is None:
+                # The step's thread records the failure when the exception reaches it; if it is stuck in C
+                # code and has not within a second, the failure is recorded from here.
+                self._timed_out_at = now
+                self._not_before = now + 1.0
+                self._interrupt(StepTimedOut)
+                return True
+            self._time_out()
+            return False
+        if now < self._next_beat:
+            return True
+        self._next_beat = now + self._interval
+        if not machine_heartbeat(task_id=self._claim.task_id, token=self._claim.token):
+            log.info("task %s: claim lost while running; stopping the step", self._claim.task_id)
+            self._interrupt()
+            return False
+        return True
 
     def _time_out(self) -> None:
-        seconds = self._timeout
         try:
             machine_fail(
                 task_id=self._claim.task_id,
                 token=self._claim.token,
-                error=f"timed out after {seconds:g} s (the step's timeout_seconds); stopped",
+                error=timed_out(self._timeout),
                 retry=True,
                 actor=self._claim.owner,
             )
         except Conflict:
-            return  # the step finished first
+            return  # the step's thread recorded it, or the step finished first
         self._interrupt()
+
+
+def timed_out(seconds: float | None) -> str:
+    return f"timed out after {seconds or 0:g} s (the step's timeout_seconds); stopped"
+
+
+class _Monitor:
+    """The thread that watches every running attempt of this process, started when first needed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watched: set[Watchdog] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watchdog: Watchdog) -> None:
+        with self._cond:
+            self._watched.add(watchdog)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="orchestra-watchdog")
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, watchdog: Watchdog) -> None:
+        with self._cond:
+            self._watched.discard(watchdog)
+
+    def poke(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [w for w in self._watched if w.due() <= now]
+                if not due:
+                    soonest = min((w.due() for w in self._watched), default=now + 30)
+                    self._cond.wait(timeout=min(max(soonest - now, 0.001), 30))
+                    continue
+            try:
+                for watchdog in due:
+                    try:
+                        keep = watchdog.check(now)
+                    except Exception:  # the database is unreachable, say: try again in a second
+                        log.exception("watching a running step failed; trying again")
+                        watchdog.check_later(now)
+                        keep = True
+                    if not keep:
+                        self.remove(watchdog)
+            finally:
+                # Heartbeats are rare: hold no connection between them (a test database can then be dropped).
+                connections.close_all()
+
+
+_MONITOR = _Monitor()
+
+
+def in_monitor_thread() -> bool:
+    return threading.current_thread() is _MONITOR._thread
