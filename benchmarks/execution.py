@@ -186,15 +186,24 @@ def celery_env(redis_url: str, queue: str, **extra: str) -> dict[str, str]:
     }
 
 
-def use_celery(redis_url: str, queue: str) -> None:
+@contextmanager
+def celery_queue(redis_url: str) -> Iterator[str]:
+    """A Celery queue of the run's own: this process queues work to it (ORCHESTRA_EXECUTOR=celery); it is
+    removed from Redis afterwards."""
     from django.conf import settings
 
     from orchestra.execution import celery
+    from tests.support.processes import forget_queue
 
+    queue = f"orchestra-bench-{uuid.uuid4().hex[:8]}"
     settings.ORCHESTRA_BROKER_URL = redis_url
     settings.ORCHESTRA_CELERY_QUEUE = queue
     celery.app.conf.broker_url = redis_url
     set_executor("celery")
+    try:
+        yield queue
+    finally:
+        forget_queue(redis_url, queue)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.002) -> None:
@@ -273,11 +282,10 @@ def latency_local_worker(home: Path, samples: int, poll: float) -> dict[str, Any
 
 
 def latency_celery(home: Path, samples: int, redis_url: str) -> dict[str, Any]:
-    queue = f"orchestra-bench-{uuid.uuid4().hex[:8]}"
-    use_celery(redis_url, queue)
-    env = celery_env(redis_url, queue)
-    with workers(home, "latency-celery", 1, ["--celery", "--concurrency", "2"], **env):
-        result = latency_samples(samples)
+    with celery_queue(redis_url) as queue:
+        env = celery_env(redis_url, queue)
+        with workers(home, "latency-celery", 1, ["--celery", "--concurrency", "2"], **env):
+            result = latency_samples(samples)
     return {"what": "celery, `orchestra worker --celery --concurrency 2` (prefork)", **result}
 
 
@@ -331,12 +339,11 @@ def noop_local(home: Path, projects: int, processes: int, threads: int) -> dict[
 
 
 def noop_celery(home: Path, projects: int, concurrency: int, redis_url: str) -> dict[str, Any]:
-    queue = f"orchestra-bench-{uuid.uuid4().hex[:8]}"
-    use_celery(redis_url, queue)
-    ids = queue_projects("noop", projects)
     args = ["--celery", "--concurrency", str(concurrency)]
-    with workers(home, f"noop-celery-{concurrency}", 1, args, **celery_env(redis_url, queue)) as group:
-        result = throughput(group, ids, projects * NOOP_CHAIN)
+    with celery_queue(redis_url) as queue:
+        ids = queue_projects("noop", projects)
+        with workers(home, f"noop-celery-{concurrency}", 1, args, **celery_env(redis_url, queue)) as group:
+            result = throughput(group, ids, projects * NOOP_CHAIN)
     return {"what": f"no-op, celery, --concurrency {concurrency} (prefork)", **result}
 
 
@@ -354,12 +361,11 @@ def cpu_local(home: Path, steps: int, processes: int, threads: int) -> dict[str,
 
 
 def cpu_celery(home: Path, steps: int, concurrency: int, redis_url: str) -> dict[str, Any]:
-    queue = f"orchestra-bench-{uuid.uuid4().hex[:8]}"
-    use_celery(redis_url, queue)
-    ids = queue_projects("cpu", steps)
     args = ["--celery", "--concurrency", str(concurrency)]
-    with workers(home, f"cpu-celery-{concurrency}", 1, args, **celery_env(redis_url, queue)) as group:
-        result = throughput(group, ids, steps)
+    with celery_queue(redis_url) as queue:
+        ids = queue_projects("cpu", steps)
+        with workers(home, f"cpu-celery-{concurrency}", 1, args, **celery_env(redis_url, queue)) as group:
+            result = throughput(group, ids, steps)
     return {"what": f"CPU-bound, celery, --concurrency {concurrency} (prefork)", "processes": concurrency, **result}
 
 

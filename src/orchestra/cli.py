@@ -10,7 +10,7 @@ import sys
 
 ORCHESTRA_COMMANDS = {
     "serve": "start the web server and the local executor (migrates first)",
-    "worker": "run the local executor alone, as a separate process",
+    "worker": "run machine steps in a separate process (local executor, or a Celery worker with --celery)",
     "demo": "walk through the simple workflow, as B12's interactive demo did",
     "loadworkflow": "load a workflow definition (directory or package) into the database",
     "loadallworkflows": "load every workflow in ORCHESTRA_WORKFLOWS",

@@ -58,7 +58,7 @@ def forget_queue(url: str, queue: str) -> None:
     import redis
 
     client = redis.Redis.from_url(url)
-    client.delete(queue, f"_kombu.binding.{queue}")
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     for tag, payload in client.hscan_iter("unacked"):
         try:
             routing_key = json.loads(payload)[2]
@@ -105,7 +105,7 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM (a warm shutdown), then SIGKILL if it has not exited after `timeout` seconds."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
