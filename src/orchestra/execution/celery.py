@@ -31,7 +31,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -47,7 +46,6 @@ if not apps.ready:  # `celery -A orchestra.execution.celery worker` imports this
 
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.db import close_old_connections, connections, transaction  # noqa: E402
-from django.db.models import Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from kombu.utils.url import maybe_sanitize_url  # noqa: E402
 
@@ -56,7 +54,7 @@ from orchestra.engine.lifecycle import ProjectStatus, TaskStatus  # noqa: E402
 from orchestra.execution.runner import owner_name, run_claim  # noqa: E402
 from orchestra.models import Task  # noqa: E402
 from orchestra.services._progress import RUNNABLE_KINDS  # noqa: E402
-from orchestra.services.machine import machine_claim  # noqa: E402
+from orchestra.services.machine import machine_claim, machine_due_ids  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -199,32 +197,9 @@ def _not_runnable(task_id: int) -> str:
 @app.task(name="orchestra.dispatch_due")
 def dispatch_due() -> str:
     """Send `run_task` for every due task (up to DISPATCH_BATCH): queued and due, or lease expired."""
-    ids = due_task_ids(now=timezone.now(), limit=DISPATCH_BATCH)
+    ids = machine_due_ids(now=timezone.now(), limit=DISPATCH_BATCH)
     sent = _publish(ids, None) if ids else 0
     return f"sent run_task for {sent} due task(s)"
-
-
-def due_task_ids(*, now: Any, limit: int, queued: bool = True, queued_for: float = 0.0) -> list[int]:
-    """Ids of tasks an executor would claim now, highest project priority first (machine_claim's order).
-
-    `queued=False` leaves out queued tasks (only expired leases); `queued_for` leaves out queued tasks that
-    became due less than that many seconds ago (their message is most likely on its way).
-    """
-    expired = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=now)
-    condition = expired
-    if queued:
-        since = now - timedelta(seconds=queued_for)
-        due = Q(status=TaskStatus.AWAITING_PROCESSING) & (
-            Q(run_after__isnull=True, updated_at__lte=since) | Q(run_after__lte=since)
-        )
-        condition = condition | due
-    return list(
-        Task.objects.filter(
-            condition, project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS), step__queue=""
-        )
-        .order_by("-project__priority", "id")
-        .values_list("id", flat=True)[:limit]
-    )
 
 
 # --- the sweeper ----------------------------------------------------------------------------------------
@@ -266,7 +241,7 @@ class Sweeper:
     def sweep(self) -> int:
         """One pass; returns how many messages it sent."""
         try:
-            ids = due_task_ids(
+            ids = machine_due_ids(
                 now=timezone.now(),
                 limit=DISPATCH_BATCH,
                 queued=_queue_depth(_queue()) == 0,
@@ -354,7 +329,6 @@ __all__ = [
     "check_broker",
     "check_configuration",
     "dispatch_due",
-    "due_task_ids",
     "run_task",
     "send",
 ]

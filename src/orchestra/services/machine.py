@@ -54,12 +54,7 @@ def machine_claim(
     claims: list[Claim] = []
     with service(owner) as tx:
         lease = timedelta(seconds=lease_seconds or conf.get("ORCHESTRA_LEASE_SECONDS"))
-        due = Q(status=TaskStatus.AWAITING_PROCESSING) & (Q(run_after__isnull=True) | Q(run_after__lte=tx.now))
-        expired = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=tx.now)
-        # Only external steps have a queue (Step.queue), so a queue names external tasks alone.
-        queryset = Task.objects.filter(
-            due | expired, project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS), step__queue=queue
-        )
+        queryset = Task.objects.filter(_claimable(tx.now, queue=queue))
         if task_ids is not None:
             queryset = queryset.filter(pk__in=task_ids)
         if supports_skip_locked():
@@ -131,6 +126,30 @@ def machine_claim(
             )
             claims.append(Claim(task_id, token, attempts + 1, owner, project_id, version_id, digest, step.slug, data))
     return claims
+
+
+def _claimable(now: datetime, *, queue: str = "", queued: bool = True, due_before: datetime | None = None) -> Q:
+    """Tasks an executor may claim at `now`: queued and due, or Processing with an expired lease, of an
+    active project. `queued=False` leaves queued tasks out; `due_before` keeps only queued tasks that were
+    already due then. Only external steps have a queue (Step.queue), so a queue names external tasks alone."""
+    condition = Q(status=TaskStatus.PROCESSING, lease_expires_at__lt=now)
+    if queued:
+        if due_before is None:
+            waiting = Q(run_after__isnull=True) | Q(run_after__lte=now)
+        else:
+            waiting = Q(run_after__isnull=True, updated_at__lte=due_before) | Q(run_after__lte=due_before)
+        condition = (Q(status=TaskStatus.AWAITING_PROCESSING) & waiting) | condition
+    return condition & Q(project__status=ProjectStatus.ACTIVE, step__kind__in=list(RUNNABLE_KINDS), step__queue=queue)
+
+
+def machine_due_ids(*, now: datetime, limit: int, queued: bool = True, queued_for: float = 0.0) -> list[int]:
+    """Ids of tasks an executor would claim now, in machine_claim's order, without claiming them.
+
+    `queued=False` leaves out queued tasks (only expired leases); `queued_for` leaves out queued tasks that
+    became due less than that many seconds ago (their message is most likely on its way)."""
+    condition = _claimable(now, queued=queued, due_before=now - timedelta(seconds=queued_for))
+    rows = Task.objects.filter(condition).order_by("-project__priority", "id").values_list("id", flat=True)
+    return list(rows[:limit])
 
 
 def machine_heartbeat(*, task_id: int, token: uuid.UUID, lease_seconds: float | None = None) -> bool:
@@ -289,6 +308,7 @@ __all__ = [
     "Claim",
     "RunSpec",
     "machine_claim",
+    "machine_due_ids",
     "machine_fail",
     "machine_heartbeat",
     "machine_run_spec",
