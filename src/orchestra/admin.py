@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -86,7 +87,7 @@ class IterationAdmin(admin.ModelAdmin):
 
 @admin.register(models.Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "at", "actor", "action", "project", "task", "from_status", "to_status"]
+    list_display = ["id", "at", "actor", "action", "project", "task", "from_status", "to_status", "seq", "hash"]
     list_filter = ["action"]
     search_fields = ["actor", "action"]
 
@@ -207,4 +208,118 @@ class WorkflowObjectAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SubscriptionForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Checks what the service checks, so a bad URL or event type is an error on its field."""
+
+    class Meta:
+        model = models.Subscription
+        fields = ["name", "channel", "url", "secret", "event_types", "workflow", "project", "active"]
+
+    def clean(self) -> dict[str, Any]:
+        from django.core.exceptions import ValidationError as FormError
+
+        from orchestra.engine.errors import ValidationError
+        from orchestra.services.subscriptions import _check_types, _check_url
+
+        data = super().clean()
+        for name, check in (("url", _check_url), ("event_types", _check_types)):
+            if name in data:
+                try:
+                    data[name] = check(data[name] if name == "url" else list(data[name] or []))
+                except ValidationError as exc:
+                    raise FormError({name: exc.message}) from exc
+        return data
+
+
+@admin.register(models.Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Webhook and Slack subscriptions; saved through the services, so each change is in the event log.
+    A webhook saved without a secret gets a generated one (shown here)."""
+
+    form = SubscriptionForm
+    list_display = ["id", "name", "channel", "url", "event_types", "workflow", "project", "active"]
+    list_filter = ["channel", "active"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from orchestra.services.subscriptions import subscription_create, subscription_update
+
+        fields = {
+            "name": obj.name,
+            "url": obj.url,
+            "event_types": obj.event_types,
+            "workflow": obj.workflow.slug if obj.workflow else None,
+            "project_id": obj.project_id,
+        }
+        if change:
+            saved = subscription_update(
+                subscription_id=obj.pk, secret=obj.secret, active=obj.active, actor=request.user, **fields
+            )
+        else:
+            saved = subscription_create(channel=obj.channel, secret=obj.secret or None, actor=request.user, **fields)
+            if not obj.active:
+                saved = subscription_update(subscription_id=saved.pk, active=False, actor=request.user)
+        obj.pk, obj.secret = saved.pk, saved.secret
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        from orchestra.services.subscriptions import subscription_delete
+
+        subscription_delete(subscription_id=obj.pk, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = models.DeliveryAttempt
+    fields = ["number", "at", "ok", "status_code", "error", "response", "duration_ms", "owner"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.Delivery)
+class DeliveryAdmin(_ReadOnlyAdmin):
+    """The outbox: every delivery with its attempts; dead letters can be sent again."""
+
+    list_display = ["id", "status", "channel", "event_type", "event", "subscription", "attempts", "last_status_code"]
+    list_filter = ["status", "channel", "event_type"]
+    list_select_related = ["event", "subscription"]
+    raw_id_fields = ["event"]
+    inlines = [DeliveryAttemptInline]
+    actions = ["redeliver"]
+
+    @admin.action(description="Send the selected deliveries again")
+    def redeliver(self, request: HttpRequest, queryset: Any) -> None:
+        from orchestra.services.subscriptions import deliveries_redeliver
+
+        done = deliveries_redeliver(delivery_ids=list(queryset.values_list("pk", flat=True)), actor=request.user)
+        self.message_user(request, f"{len(done)} delivery(ies) queued again")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.DeliveryAttempt)
+class DeliveryAttemptAdmin(_ReadOnlyAdmin):
+    list_display = ["delivery", "number", "at", "ok", "status_code", "error", "duration_ms"]
+    list_filter = ["ok"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.LedgerHead)
+class LedgerHeadAdmin(_ReadOnlyAdmin):
+    """Each hash chain's last row (chain 0: events of no project); `orchestra audit verify` checks them."""
+
+    list_display = ["chain", "seq", "hash"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -17,6 +17,8 @@ ORCHESTRA_COMMANDS = {
     "loadworkflowsampledata": "create a workflow's sample users and certifications (SLUG/VERSION)",
     "apikey": "client API keys: create NAME, list, revoke KEY_ID_OR_NAME",
     "token": "workers' personal API tokens: create USERNAME, list [USERNAME], revoke ID",
+    "audit": "the audit ledger: verify [--project N], export [--project N] [-o FILE]",
+    "webhook": "webhook and Slack subscriptions: add, list, remove, types, deliveries, redeliver",
     "migrate": "create or update the database tables",
     "createsuperuser": "create an admin user",
 }

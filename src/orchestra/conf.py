@@ -46,6 +46,18 @@ DEFAULTS: dict[str, Any] = {
     # Invenio-style task lists (a list, or a class with a `workflow` list) by dotted path, registered as
     # one-step workflows by `orchestra loadallworkflows`, `orchestra serve` and orchestra.workflows.start.
     "ORCHESTRA_TASK_WORKFLOWS": [],
+    # The outbox (webhooks, Slack, email): how long a receiver may take, how many attempts a delivery gets
+    # (then it is a dead letter), the first retry's delay (doubling each time, up to the max), how long a
+    # claimed delivery stays reserved for its sender, and how many the local executor sends at once.
+    "ORCHESTRA_OUTBOX_TIMEOUT_SECONDS": 10.0,
+    "ORCHESTRA_OUTBOX_MAX_ATTEMPTS": 10,
+    "ORCHESTRA_OUTBOX_BACKOFF_SECONDS": 10.0,
+    "ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS": 3600.0,
+    "ORCHESTRA_OUTBOX_LEASE_SECONDS": 60.0,
+    "ORCHESTRA_OUTBOX_THREADS": 4,
+    # Email workers when work is assigned, returned, accepted or completed, or a project aborted (each
+    # worker can turn kinds off); sent with Django's EMAIL_BACKEND.
+    "ORCHESTRA_EMAIL_NOTIFICATIONS": True,
     # Whether anyone may create an account (a worker with no certifications) at accounts/register/.
     "ORCHESTRA_ALLOW_REGISTRATION": False,
 }

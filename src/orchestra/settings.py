@@ -21,6 +21,15 @@
 | ORCHESTRA_SCRIPT_TIMEOUT_SECONDS | 3600 | how long a script step runs when it sets no timeout_seconds |
 | ORCHESTRA_TRIGGER_SECRET | (none) | what external step triggers are signed with (unless the step sets secret_env) |
 | ORCHESTRA_ALLOW_REGISTRATION | 0 | 1: anyone may create a worker account at /orchestra/accounts/register/ |
+| ORCHESTRA_EMAIL_URL | (none: mail is written to $ORCHESTRA_HOME/mail/) | smtp://user:password@host:port?tls=1 |
+| ORCHESTRA_EMAIL_FROM | orchestra@localhost | the sender of Orchestra's emails |
+| ORCHESTRA_EMAIL_NOTIFICATIONS | 1 | 0: no notification emails to workers |
+| ORCHESTRA_OUTBOX_TIMEOUT_SECONDS | 10 | how long a webhook receiver may take to answer |
+| ORCHESTRA_OUTBOX_MAX_ATTEMPTS | 10 | attempts before a delivery is a dead letter |
+| ORCHESTRA_OUTBOX_BACKOFF_SECONDS | 10 | the first retry's delay, doubled each time ... |
+| ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS | 3600 | ... up to this |
+| ORCHESTRA_OUTBOX_LEASE_SECONDS | 60 | how long a delivery being sent stays reserved for its sender |
+| ORCHESTRA_OUTBOX_THREADS | 4 | how many deliveries the local executor sends at once |
 
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
@@ -141,7 +150,37 @@ WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "orchestra:login"
 LOGIN_REDIRECT_URL = "orchestra:dashboard"
 LOGOUT_REDIRECT_URL = "orchestra:login"
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
+def _email(url: str) -> dict[str, object]:
+    """Django's EMAIL_* settings from ORCHESTRA_EMAIL_URL (smtp://user:password@host:port?tls=1)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    if not url:
+        # No mail server: write each message to a file, so nothing fails and nothing is lost.
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(ORCHESTRA_HOME / "mail"),
+        }
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"}:
+        raise ValueError(f"ORCHESTRA_EMAIL_URL must be smtp://user:password@host:port (got scheme {parts.scheme!r})")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname or "localhost",
+        "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": query.get("tls", "0") in {"1", "true", "yes"},
+        "EMAIL_USE_SSL": parts.scheme == "smtps" or query.get("ssl", "0") in {"1", "true", "yes"},
+        "EMAIL_TIMEOUT": 10,
+    }
+
+
+globals().update(_email(os.environ.get("ORCHESTRA_EMAIL_URL", "")))
+DEFAULT_FROM_EMAIL = os.environ.get("ORCHESTRA_EMAIL_FROM", "orchestra@localhost")
+ORCHESTRA_EMAIL_NOTIFICATIONS = _env_bool("ORCHESTRA_EMAIL_NOTIFICATIONS", True)
 
 LOGGING = {
     "version": 1,
@@ -156,6 +195,12 @@ ORCHESTRA_EXECUTOR = os.environ.get("ORCHESTRA_EXECUTOR", "local")
 ORCHESTRA_POLL_SECONDS = float(os.environ.get("ORCHESTRA_POLL_SECONDS", "1.0"))
 ORCHESTRA_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_LEASE_SECONDS", "300"))
 ORCHESTRA_BROKER_URL = os.environ.get("ORCHESTRA_BROKER_URL", "redis://127.0.0.1:6379/0")
+ORCHESTRA_OUTBOX_TIMEOUT_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_TIMEOUT_SECONDS", "10"))
+ORCHESTRA_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("ORCHESTRA_OUTBOX_MAX_ATTEMPTS", "10"))
+ORCHESTRA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOFF_SECONDS", "10"))
+ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS", "3600"))
+ORCHESTRA_OUTBOX_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_LEASE_SECONDS", "60"))
+ORCHESTRA_OUTBOX_THREADS = int(os.environ.get("ORCHESTRA_OUTBOX_THREADS", "4"))
 ORCHESTRA_CELERY_QUEUE = os.environ.get("ORCHESTRA_CELERY_QUEUE", "orchestra")
 ORCHESTRA_WORKFLOWS = [
     w.strip()

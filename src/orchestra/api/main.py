@@ -157,11 +157,12 @@ def route(router: Router, method: str, path: str, **kwargs: Any) -> Callable[[Ca
 
 
 def _mount() -> None:
-    from orchestra.api import holdingpen, interface, management, project, sdk
+    from orchestra.api import events, holdingpen, interface, management, project, sdk
 
     api.add_router("/project/", project.router)
     api.add_router("/holdingpen/", holdingpen.router)
     interface.router.add_router("/project_management/", management.router)
+    interface.router.add_router("/project_management/", events.router)
     api.add_router("/interface/", interface.router)
     api.add_router("/sdk/", sdk.router)
 

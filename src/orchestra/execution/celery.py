@@ -11,6 +11,8 @@ that is done, already running or on a paused project is a harmless no-op, and a 
   timeout enforced, result applied only while the claim is current).
 - `dispatch_due()`: sends `run_task` for due work found in the database: queued tasks that are due, and
   Processing tasks whose lease expired (their worker died).
+- `deliver_outbox()`: sends due webhook, Slack and email deliveries (orchestra.events.outbox); sent after a
+  commit that wrote deliveries, and by the sweeper while any are due (retries whose backoff ran out).
 - the sweeper: a thread in each worker's main process (`orchestra worker --celery` and `celery -A
   orchestra.execution.celery worker` alike) that looks for due work every ORCHESTRA_POLL_SECONDS, so work
   whose message was lost (a worker SIGKILLed holding unacknowledged messages, a broker restarted without
@@ -51,6 +53,7 @@ from kombu.utils.url import maybe_sanitize_url  # noqa: E402
 
 from orchestra import conf  # noqa: E402
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus  # noqa: E402
+from orchestra.events.outbox import deliver_due, due_ids  # noqa: E402
 from orchestra.execution.runner import owner_name, run_claim  # noqa: E402
 from orchestra.models import Task  # noqa: E402
 from orchestra.services._progress import RUNNABLE_KINDS  # noqa: E402
@@ -155,6 +158,18 @@ def _publish(task_ids: list[int], delay: float | None) -> int:
     return sent
 
 
+def send_outbox() -> None:
+    """Have a worker send due deliveries (called after a commit that wrote some). Never raises."""
+    try:
+        deliver_outbox.apply_async(queue=_queue())
+    except Exception as exc:
+        log.warning(
+            "could not send to the Celery broker at %s: %r; a worker's sweeper sends the deliveries instead",
+            broker_url(),
+            exc,
+        )
+
+
 # --- tasks ----------------------------------------------------------------------------------------------
 
 
@@ -192,6 +207,12 @@ def _not_runnable(task_id: int) -> str:
         return f"task {task_id} was locked by another transaction; sent again for 1 s from now"
     # Double quotes: the worker logs this value's repr, which would escape single ones.
     return f'task {task_id} is "{status}" (project "{project_status}"); nothing to run'
+
+
+@app.task(name="orchestra.deliver_outbox")
+def deliver_outbox() -> str:
+    """Send due webhook, Slack and email deliveries (up to DISPATCH_BATCH), one after another."""
+    return f"delivered {deliver_due(limit=DISPATCH_BATCH, owner=owner_name('celery-outbox'))}"
 
 
 @app.task(name="orchestra.dispatch_due")
@@ -254,6 +275,8 @@ class Sweeper:
         again_after = min(float(conf.get("ORCHESTRA_LEASE_SECONDS")), 60.0)
         self._sent = {task_id: at for task_id, at in self._sent.items() if now - at < again_after}
         fresh = [task_id for task_id in ids if task_id not in self._sent]
+        if _deliveries_due():
+            send_outbox()
         if not fresh:
             return 0
         log.info("sweeper: sending run_task for %s due task(s) with no message in flight", len(fresh))
@@ -261,6 +284,13 @@ class Sweeper:
         for task_id in fresh[:sent]:
             self._sent[task_id] = now
         return sent
+
+
+def _deliveries_due() -> bool:
+    try:
+        return bool(due_ids(limit=1))
+    finally:
+        connections.close_all()
 
 
 def _queue_depth(queue: str) -> int | None:
@@ -328,7 +358,9 @@ __all__ = [
     "app",
     "check_broker",
     "check_configuration",
+    "deliver_outbox",
     "dispatch_due",
     "run_task",
     "send",
+    "send_outbox",
 ]

@@ -1,5 +1,7 @@
 """The local executor: a thread pool inside `orchestra serve` or `orchestra worker`.
 
+Its outbox threads send webhook, Slack and email deliveries (orchestra.events.outbox).
+
 A dispatcher thread claims runnable tasks from the database (up to the number of idle threads) and runs
 them. It wakes when this process queues work, and polls every ORCHESTRA_POLL_SECONDS for work queued by
 other processes, retries that became due, and leases that expired (crashed workers). Tasks this process
@@ -17,6 +19,7 @@ from typing import Any
 from django.db import close_old_connections, connections
 
 from orchestra import conf
+from orchestra.events.outbox import Pump
 from orchestra.execution.runner import owner_name, run_claim
 from orchestra.services._progress import Claim
 from orchestra.services.machine import machine_claim
@@ -65,11 +68,14 @@ class LocalExecutor:
         self._connections: dict[int, list[Any]] = {}
         self._dispatcher = threading.Thread(target=self._loop, name="orchestra-dispatcher", daemon=True)
         self.owner = owner_name("local")
+        # The outbox's own threads: a slow webhook receiver never holds up a step.
+        self._outbox = Pump(poll_seconds=self.poll_seconds)
 
     def start(self) -> LocalExecutor:
         global _current
         _current = self
         self._dispatcher.start()
+        self._outbox.start()
         log.info("local executor started with %s threads", self.threads)
         return self
 
@@ -86,6 +92,7 @@ class LocalExecutor:
             _current = None
         self._stop.set()
         self._wake.set()
+        self._outbox.stop(wait=wait)
         self._dispatcher.join()
         self._pool.shutdown(wait=wait)
         if wait:  # the threads are gone: close what they left open

@@ -1,8 +1,9 @@
 """Orchestra's Django models, one module per aggregate. Only services write to them."""
 
 from orchestra.models.access import ApiKey, PersonalToken, SeenSignature
-from orchestra.models.events import Event
+from orchestra.models.events import Event, LedgerHead
 from orchestra.models.objects import WorkflowObject
+from orchestra.models.outbox import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Subscription
 from orchestra.models.projects import Iteration, Project, Task, TaskAssignment
 from orchestra.models.runs import RunStatus, TaskLog, TaskRun
 from orchestra.models.timekeeping import TaskTimer, TimeEntry
@@ -12,13 +13,19 @@ from orchestra.models.workflows import Certification, Step, Workflow, WorkflowVe
 __all__ = [
     "ApiKey",
     "Certification",
+    "Channel",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "Event",
     "Iteration",
+    "LedgerHead",
     "PersonalToken",
     "Project",
     "RunStatus",
     "SeenSignature",
     "Step",
+    "Subscription",
     "Task",
     "TaskAssignment",
     "TaskLog",

@@ -14,17 +14,28 @@ class Event(models.Model):
     # Who did it, as text that survives the user's deletion: a username, "system" or "executor:<host>".
     actor = models.CharField(max_length=200)
     action = models.CharField(max_length=64)
+    # PROTECT: a project or task with history cannot be deleted (its events are its audit trail).
     project = models.ForeignKey(
-        "orchestra.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        "orchestra.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
-    task = models.ForeignKey("orchestra.Task", null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    task = models.ForeignKey("orchestra.Task", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=32, blank=True)
     to_status = models.CharField(max_length=32, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # The audit ledger (orchestra.engine.ledger): the row's place in its project's chain (the global chain
+    # for events of no project), the hash of the row before it, and its own hash.
+    seq = models.PositiveBigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "id"], name="orchestra_event_project")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "seq"], name="orchestra_event_chain"),
+            models.UniqueConstraint(
+                fields=["seq"], condition=models.Q(project__isnull=True), name="orchestra_event_global_chain"
+            ),
+        ]
 
     def save(self, *args: object, **kwargs: object) -> None:
         # Append-only: the event log is the history, so an existing row is never rewritten.
@@ -37,3 +48,16 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+
+class LedgerHead(models.Model):
+    """The last row of one chain (a project's id, or 0 for the global chain): appends lock this row, so
+    appends to one project's chain take turns and appends to different projects never wait for each other.
+    It outlives its rows, so deleting a chain's last rows (or all of them) shows."""
+
+    chain = models.PositiveBigIntegerField(primary_key=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} at seq {self.seq}"

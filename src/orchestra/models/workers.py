@@ -10,6 +10,8 @@ from orchestra.models._choices import choices
 class Worker(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orchestra_worker")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Email notifications the worker turned off, e.g. {"assigned": false}; a kind not named here is on.
+    notifications = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["user__username"]

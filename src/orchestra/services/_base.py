@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from orchestra.engine.definitions import VersionDef
 from orchestra.engine.errors import Conflict
-from orchestra.models import Event, Step, Worker, WorkflowVersion
+from orchestra.models import Step, Worker, WorkflowVersion
 
 ActorLike = AbstractBaseUser | Worker | str | None
 M = TypeVar("M", bound=Model)
@@ -70,7 +70,10 @@ class Tx:
 
     def flush(self) -> None:
         if self.events:
-            insert_events(self.events)
+            # The ledger's hash chain and the outbox rows are written with the events (orchestra.events.log).
+            from orchestra.events.log import append
+
+            append(self.events)
             self.events = []
         for callback in self.after_commit:
             transaction.on_commit(callback)
@@ -86,26 +89,6 @@ def db() -> BaseDatabaseWrapper:
 def quote(name: str) -> str:
     """A quoted identifier; the cached SQL builders below take the vendor as part of their cache key."""
     return str(db().ops.quote_name(name))
-
-
-_EVENT_COLUMNS = ("at", "actor_user_id", "actor", "action", "project_id", "task_id", "from_status", "to_status", "data")
-
-
-@functools.lru_cache(maxsize=8)
-def _event_sql(vendor: str) -> str:
-    columns = ", ".join(quote(c) for c in _EVENT_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
-    return f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders})"
-
-
-def insert_events(rows: list[tuple[Any, ...]]) -> None:
-    """Append event rows with one prepared statement: they are on every write path, and the ORM's
-    bulk_create costs several times more than the insert itself."""
-    conn = db()
-    at, data = Event._meta.get_field("at"), Event._meta.get_field("data")
-    prepared = [(at.get_db_prep_value(row[0], conn), *row[1:8], data.get_db_prep_value(row[8], conn)) for row in rows]
-    with conn.cursor() as cursor:
-        cursor.executemany(_event_sql(conn.vendor), prepared)
 
 
 @contextmanager
