@@ -226,7 +226,7 @@ def test_manual_redelivery_and_dead_letters_through_the_api(tmp_path, settings, 
         {"name": "bad", "url": receiver.url, "event_types": ["task.finished"]},
         content_type="application/json",
     )
-    assert bad.status_code == 400 and "task.finished" in bad.json()["message"]
+    assert bad.status_code == 400 and "event_types.0" in bad.json()["message"]  # with the types allowed
     assert other.get(f"{base}/subscriptions/").status_code in (401, 403)
 
     project_create(workflow_slug="wf", version_slug="v1")
@@ -355,3 +355,52 @@ def test_signature_helpers_agree_with_the_documented_snippet():
     with pytest.raises(webhooks.SignatureError):
         webhooks.verify("s3cret", webhooks.sign("s3cret", body, timestamp=int(time.time()) - 600), body)
     assert not readme_verifier()("s3cret", webhooks.sign("s3cret", body, timestamp=int(time.time()) - 600), body)
+
+
+@pytest.mark.django_db
+def test_slack_messages_for_one_workflow_go_through_the_outbox(tmp_path, settings, receiver):
+    fast_retries(settings)
+    receiver.fail_first = 1  # Slack is down for a moment: the message waits, nothing is lost
+    settings.ORCHESTRA_OUTBOX_BACKOFF_SECONDS = 0
+    load(tmp_path / "one", [machine("a")], slug="one")
+    load(tmp_path / "two", [machine("a")], slug="two")
+    subscription_create(
+        name="team", url=receiver.url, channel="slack", workflow="two", event_types=["project.created"], secret=None
+    )
+    project_create(workflow_slug="one", version_slug="v1")
+    two = project_create(workflow_slug="two", version_slug="v1")
+    while pending():
+        deliver_due()
+    assert [r.answered for r in receiver.requests] == [500, 204]
+    message = receiver.requests[-1]
+    text = message.payload["text"]
+    assert set(message.payload) == {"text"} and "X-Orchestra-Signature" not in message.headers
+    assert text.startswith("project.created: project") and f"/orchestra/app/projects/{two.pk}/" in text
+
+
+@pytest.mark.django_db
+def test_the_webhook_command_manages_subscriptions(tmp_path, capsys):
+    from django.core.management.base import CommandError
+
+    load(tmp_path, [machine("a")])
+    call_command("webhook", "add", "crm", "https://crm.example.com/hooks", "--events", "task.completed,project.*")
+    out = capsys.readouterr().out
+    sub_id = int(re.search(r"subscription (\d+)", out).group(1))
+    secret = re.search(r"secret: (\S+)", out).group(1)
+    assert secret.startswith("whsec_")
+    call_command("webhook", "list")
+    assert "crm" in capsys.readouterr().out
+    call_command("webhook", "disable", str(sub_id))
+    project_create(workflow_slug="wf", version_slug="v1")
+    assert not Delivery.objects.exists()  # a disabled subscription gets nothing queued
+    call_command("webhook", "types")
+    assert "task.returned" in capsys.readouterr().out
+    with pytest.raises(CommandError, match=r"event_types: unknown event type\(s\) 'task.finished'"):
+        call_command("webhook", "add", "x", "https://x.example.com", "--events", "task.finished")
+    with pytest.raises(CommandError, match=r"url: 'crm.example.com' is not an http\(s\) URL"):
+        call_command("webhook", "add", "x", "crm.example.com", "--events", "*")
+    with pytest.raises(CommandError, match=r"workflow: no workflow 'nope' \(known: wf\)"):
+        call_command("webhook", "add", "x", "https://x.example.com", "--events", "*", "--workflow", "nope")
+    call_command("webhook", "remove", str(sub_id))
+    call_command("webhook", "list")
+    assert "no subscriptions" in capsys.readouterr().out

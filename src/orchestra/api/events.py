@@ -4,10 +4,11 @@ subscriptions, and their deliveries (with every attempt, and redelivery). Under
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import StrictBool
 
 from orchestra.api.auth import admin_auth
 from orchestra.api.main import route
@@ -18,6 +19,7 @@ from orchestra.events import ledger
 from orchestra.events.catalogue import EVENT_TYPES
 from orchestra.models import Delivery, DeliveryStatus, Project, Subscription
 from orchestra.services.subscriptions import (
+    URL_PATTERN,
     deliveries_redeliver,
     subscription_create,
     subscription_delete,
@@ -26,6 +28,13 @@ from orchestra.services.subscriptions import (
 )
 
 router = Router(auth=admin_auth, tags=["events"])
+
+# What a subscription may name: a type, "*", or a family ("task.*"); the document lists them all.
+EventPattern = Literal[  # type: ignore[valid-type]
+    tuple(["*", *sorted({t.split(".")[0] + ".*" for t in EVENT_TYPES}), *EVENT_TYPES])
+]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Url = Annotated[str, Field(min_length=1, max_length=2000, pattern=URL_PATTERN, description="http(s) address")]
 
 
 class ProjectPath(Schema):
@@ -89,12 +98,12 @@ def subscriptions(request: HttpRequest) -> dict[str, Any]:
 
 
 class NewSubscription(Body):
-    name: Text = Field(..., min_length=1, max_length=200)
-    url: Text = Field(..., min_length=1, max_length=2000, description="http(s) address of the receiver")
-    event_types: list[Text] = Field(..., min_length=1, max_length=100, description='types, "*", or "task.*"')
+    name: Name
+    url: Url
+    event_types: list[EventPattern] = Field(..., min_length=1, max_length=100, description='types, "*", "task.*"')
     channel: Literal["webhook", "slack"] = "webhook"
     secret: Text | None = Field(None, max_length=200, description="signs deliveries; generated when left out")
-    workflow: Text | None = Field(None, max_length=200, description="only this workflow's projects (slug)")
+    workflow: Text | None = Field(None, max_length=200, description="only this workflow's projects (slug; 404 if none)")
     project_id: Id | None = Field(None, description="only this project")
 
 
@@ -114,11 +123,11 @@ def subscription_detail(request: HttpRequest, path: Path[SubscriptionPath]) -> d
 
 
 class SubscriptionChange(Body):
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    url: Text | None = Field(None, min_length=1, max_length=2000)
-    event_types: list[Text] | None = Field(None, min_length=1, max_length=100)
+    name: Name | None = None
+    url: Url | None = None
+    event_types: list[EventPattern] | None = Field(None, min_length=1, max_length=100)
     secret: Text | None = Field(None, max_length=200)
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 @route(router, "PATCH", "/subscriptions/{subscription_id}")

@@ -6,6 +6,7 @@ stored as given because signing needs it. Each change is an event on the global 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +21,14 @@ from orchestra.services._base import ActorLike, service
 _UNSET: Any = object()
 
 
+# http(s), a host name or IPv4 address, an optional port, then anything without spaces.
+URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s\x00]*)?$"
+_URL = re.compile(URL_PATTERN)
+
+
 def _check_url(url: str) -> str:
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if not _URL.fullmatch(url) or not urlsplit(url).hostname:
         raise ValidationError(
             f"url: {url!r} is not an http(s) URL; give the receiver's full address, e.g. https://example.com/hooks",
             field="url",
@@ -63,7 +68,7 @@ def _workflow(slug: str | None) -> Workflow | None:
     found = Workflow.objects.filter(slug=slug).first()
     if found is None:
         known = ", ".join(Workflow.objects.order_by("slug").values_list("slug", flat=True)) or "none loaded"
-        raise ValidationError(f"workflow: no workflow {slug!r} (known: {known})", field="workflow")
+        raise NotFound(f"workflow: no workflow {slug!r} (known: {known})", field="workflow")
     return found
 
 
@@ -72,7 +77,7 @@ def _project(project_id: int | None) -> Project | None:
         return None
     found = Project.objects.filter(pk=project_id).first()
     if found is None:
-        raise ValidationError(f"project_id: no project {project_id}", field="project_id")
+        raise NotFound(f"project_id: no project {project_id}", field="project_id")
     return found
 
 

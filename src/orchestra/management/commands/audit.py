@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -38,8 +37,12 @@ class Command(OrchestraCommand):
             self.stdout.write(f"ok: {summary}; every hash and link matches")
             return
         if options.get("output"):
-            with open(options["output"], "w", encoding="utf-8") as out:
-                lines = ledger.export(out, project)
+            try:
+                with open(options["output"], "w", encoding="utf-8") as out:
+                    lines = ledger.export(out, project)
+            except OSError as exc:
+                raise CommandError(f"--output: cannot write {options['output']}: {exc.strerror}") from exc
             self.stderr.write(f"wrote {lines} line(s) to {options['output']}")
         else:
-            ledger.export(sys.stdout, project)
+            for line in ledger.export_lines(project):
+                self.stdout.write(line)
