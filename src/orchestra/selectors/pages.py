@@ -22,6 +22,7 @@ from orchestra.engine.lifecycle import (
     TaskStatus,
     available_actions,
 )
+from orchestra.events.ledger import Report, lineage, verify
 from orchestra.models import (
     Event,
     Iteration,
@@ -147,10 +148,15 @@ class ProjectPage:
     seats: dict[int, list[TaskAssignment]]
     iterations: dict[int, list[Iteration]]
     events: list[Event]
+    # Per task in step order: inputs, producer and output hash (orchestra.events.ledger.lineage).
+    lineage: list[dict[str, Any]]
+    # The project's hash chain checked from the first row: `ok`, `rows`, and the first break if any.
+    ledger: Report
 
 
 def project_page(project_id: int, *, event_limit: int = 200) -> ProjectPage:
-    """A project with its tasks, seats, iterations and latest events; five queries."""
+    """A project with its tasks, seats, iterations, latest events, lineage and a check of its ledger chain;
+    ten queries whatever the project's size (the chain check reads every event row of the project, in one)."""
     project = Project.objects.select_related("version__workflow").filter(pk=project_id).first()
     if project is None:
         raise NotFound(f"project {project_id} does not exist", project_id=project_id)
@@ -167,8 +173,8 @@ def project_page(project_id: int, *, event_limit: int = 200) -> ProjectPage:
         .order_by("start_datetime", "id")
     ):
         iterations.setdefault(it.assignment_id, []).append(it)
-    events = list(Event.objects.filter(project_id=project.pk).order_by("-id")[:event_limit])
-    return ProjectPage(project, cv, by_slug, seats, iterations, events)
+    events = list(Event.objects.filter(project_id=project.pk).order_by("-seq")[:event_limit])
+    return ProjectPage(project, cv, by_slug, seats, iterations, events, lineage(project), verify(project.pk))
 
 
 def workflows_page() -> list[dict[str, Any]]:

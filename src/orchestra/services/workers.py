@@ -7,9 +7,11 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
 from orchestra import conf
-from orchestra.engine.errors import NotFound, ValidationError
+from orchestra.engine.errors import NotFound, PermissionDenied, ValidationError
 from orchestra.engine.lifecycle import Role, TaskClass
+from orchestra.events.notifications import KINDS
 from orchestra.models import Certification, Worker, WorkerCertification
+from orchestra.services._base import ActorLike, lock, service
 
 
 def worker_create(
@@ -110,3 +112,53 @@ def is_project_admin(user: AbstractBaseUser) -> bool:
     if getattr(user, "is_superuser", False):
         return True
     return user.groups.filter(name=conf.get("ORCHESTRA_PROJECT_ADMIN_GROUP")).exists()  # type: ignore[attr-defined]
+
+
+def worker_set_notifications(
+    *, user: AbstractBaseUser | Worker | str, enabled: dict[str, bool], actor: ActorLike
+) -> Worker:
+    """Turn email notification kinds on (True) or off (False) for a worker; kinds not named keep their setting.
+
+    Only what is off is stored (`Worker.notifications`, e.g. {"assigned": false}): a kind added later starts on.
+    A worker sets their own; a project admin may set anyone's. An unchanged setting writes nothing.
+    """
+    unknown = sorted(set(enabled) - set(KINDS))
+    if unknown:
+        raise ValidationError(
+            f"enabled: no notification kind {', '.join(map(repr, unknown))}; the kinds are: {', '.join(KINDS)}",
+            field="enabled",
+            unknown=unknown,
+        )
+    not_bool = sorted(kind for kind, on in enabled.items() if not isinstance(on, bool))
+    if not_bool:
+        raise ValidationError(f"enabled.{not_bool[0]}: must be true or false", field=f"enabled.{not_bool[0]}")
+    if isinstance(user, Worker):
+        target = user
+    elif isinstance(user, str):
+        target = worker_get(user)
+    else:
+        found = Worker.objects.select_related("user").filter(user=user).first()
+        if found is None:
+            raise NotFound(f"user {user.get_username()!r} is not an Orchestra worker", username=user.get_username())
+        target = found
+    acting_user = actor.user if isinstance(actor, Worker) else actor
+    if (
+        isinstance(acting_user, AbstractBaseUser)
+        and acting_user.pk != target.user_id
+        and not is_project_admin(acting_user)
+    ):
+        raise PermissionDenied(
+            f"{acting_user.get_username()!r} may not change the notifications of {target.username!r}; only their own",
+            username=target.username,
+        )
+    with service(actor) as tx:
+        row = lock(Worker, pk=target.pk)
+        on = {kind: bool((row.notifications or {}).get(kind, True)) for kind in KINDS}
+        on.update(enabled)
+        off = [kind for kind in KINDS if not on[kind]]
+        stored = {kind: False for kind in off}
+        if stored != (row.notifications or {}):
+            Worker.objects.filter(pk=target.pk).update(notifications=stored)
+            tx.event("notifications_updated", project_id=None, user=target.username, off=off)
+    target.notifications = stored
+    return target

@@ -1,5 +1,6 @@
 """Accounts: sign in and out, password change and reset (Django's views, our templates), optional
-self-registration (ORCHESTRA_ALLOW_REGISTRATION), and the account page with personal API tokens."""
+self-registration (ORCHESTRA_ALLOW_REGISTRATION), and the account page with personal API tokens and the
+worker's email notification settings."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from orchestra import conf
 from orchestra.engine.errors import OrchestraError
+from orchestra.events.notifications import KINDS, wants
 from orchestra.selectors.pages import personal_tokens
 from orchestra.services.access import token_create, token_revoke
-from orchestra.services.workers import worker_create
-from orchestra.web._access import page_caller
+from orchestra.services.workers import worker_create, worker_set_notifications
+from orchestra.web._access import page_caller, sentence
 
 T = "orchestra/accounts/"
 
@@ -53,17 +55,49 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, T + "register.html", {"form": form})
 
 
+def _account_page(request: HttpRequest, *, notifications_error: str = "", status: int = 200) -> HttpResponse:
+    caller = page_caller(request)
+    worker = caller.worker
+    context = {
+        "caller": caller,
+        "section": "account",
+        "tokens": personal_tokens(request.user),
+        "new_token": request.session.pop("orchestra_new_token", None),
+        # None for a user with no Worker row (a plain admin): nobody mails them about tasks.
+        "notifications": None
+        if worker is None
+        else [{"kind": kind, "label": label, "on": wants(worker, kind)} for kind, label in KINDS.items()],
+        "notifications_error": notifications_error,
+    }
+    return render(request, T + "account.html", context, status=status)
+
+
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's account: password change link and personal API tokens."""
-    tokens = personal_tokens(request.user)
-    context = {
-        "caller": page_caller(request),
-        "section": "account",
-        "tokens": tokens,
-        "new_token": request.session.pop("orchestra_new_token", None),
-    }
-    return render(request, T + "account.html", context)
+    """The signed-in user's account: password change link, personal API tokens, email notifications."""
+    return _account_page(request)
+
+
+@require_POST
+@login_required
+def notifications_save(request: HttpRequest) -> HttpResponse:
+    """Save the signed-in worker's notification checkboxes: a ticked `notify` value is on, the rest off."""
+    worker = page_caller(request).worker
+    if worker is None:
+        message = "You are not an Orchestra worker, so there are no task emails to turn on or off."
+        return _account_page(request, notifications_error=message, status=403)
+    ticked = request.POST.getlist("notify")
+    # Every kind the page shows is either ticked or not; a ticked value that is no kind is the service's to refuse.
+    enabled = {kind: kind in ticked for kind in KINDS} | {kind[:50]: True for kind in ticked}
+    try:
+        worker_set_notifications(user=worker, enabled=enabled, actor=request.user)
+    except OrchestraError as error:
+        return _account_page(request, notifications_error=sentence(error.message), status=error.http_status)
+    off = [KINDS[kind] for kind in KINDS if not enabled[kind]]
+    messages.success(
+        request, "Notifications saved: " + ("no emails about: " + "; ".join(off) + "." if off else "all emails on.")
+    )
+    return redirect(reverse("orchestra:account") + "#notifications")
 
 
 @require_POST
@@ -142,6 +176,7 @@ urlpatterns = [
     ),
     path("register/", register, name="register"),
     path("", account, name="account"),
+    path("notifications/", notifications_save, name="notifications"),
     path("tokens/", token_new, name="token_create"),
     path("tokens/<int:token_id>/revoke/", token_delete, name="token_revoke"),
 ]

@@ -1,4 +1,5 @@
-"""Project admin pages: the projects list, a project's page (DAG, tasks, timeline, actions) and workflows.
+"""Project admin pages: the projects list, a project's page (DAG, tasks, lineage, timeline with its ledger check,
+actions) and workflows.
 
 The buttons on a project's page offer what the transition tables allow (`available_actions`); each posts
 to `project_action`, which calls one service. With htmx the answer is swapped into the button's own
@@ -7,6 +8,7 @@ error slot (or reloads the page on success); without it, a redirect with a messa
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,6 +118,24 @@ def _task_rows(page: ProjectPage) -> list[dict[str, Any]]:
     return rows
 
 
+def _lineage_rows(page: ProjectPage) -> list[dict[str, Any]]:
+    """The lineage as the table shows it: step names for slugs, times as datetimes, who or what produced each."""
+    names = {s.slug: s.name for s in page.cv.definition.steps}
+    rows = []
+    for entry in page.lineage:
+        completed_at = entry["completed_at"]
+        rows.append(
+            {
+                **entry,
+                "name": names.get(entry["step"], entry["step"]),
+                "completed_at": dt.datetime.fromisoformat(completed_at) if completed_at else None,
+                "inputs": [{**i, "name": names.get(i["step"], i["step"])} for i in entry["inputs"]],
+                "is_human": entry["kind"] == StepKind.HUMAN,
+            }
+        )
+    return rows
+
+
 @admin_page
 def project_detail(request: HttpRequest, caller: PageCaller, project_id: int) -> HttpResponse:
     try:
@@ -124,6 +144,8 @@ def project_detail(request: HttpRequest, caller: PageCaller, project_id: int) ->
         return refuse(request, f"Project {project_id} does not exist.", status=404)
     title = f"Workflow of project {project_id}: steps coloured by task status"
     status = ProjectStatus(page.project.status)
+    # At most one problem per chain: the first row that breaks it, marked in the timeline too.
+    problem = page.ledger.problems[0] if page.ledger.problems else None
     context = {
         "caller": caller,
         "section": "projects",
@@ -131,6 +153,10 @@ def project_detail(request: HttpRequest, caller: PageCaller, project_id: int) ->
         "project": page.project,
         "dag": mark_safe(render_dag(dag_nodes(page.cv.definition, page.tasks), title=title)),  # noqa: S308 - render_dag escapes
         "rows": _task_rows(page),
+        "lineage": _lineage_rows(page),
+        "ledger_problem": problem,
+        "ledger_problem_text": sentence(problem.message) if problem else "",
+        "problem_in_timeline": problem is not None and any(e.pk == problem.event_id for e in page.events),
         "project_buttons": [a.value for a in PROJECT_BUTTONS if (status, a) in PROJECT_TRANSITIONS],
     }
     return render(request, "orchestra/app/project.html", context)
