@@ -139,7 +139,6 @@ def payload(delivery: Delivery) -> dict[str, Any]:
                     "id": project.pk,
                     "workflow": project.version.workflow.slug,
                     "version": project.version.slug,
-                    "status": project.status,
                 }
                 if project
                 else None

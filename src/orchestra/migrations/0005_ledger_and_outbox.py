@@ -237,7 +237,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="delivery",
             index=models.Index(
-                condition=models.Q(("status", "pending")), fields=["next_attempt_at"], name="orchestra_delivery_due"
+                condition=models.Q(("status", "pending")), fields=["id"], name="orchestra_delivery_due"
             ),
         ),
         migrations.AddIndex(

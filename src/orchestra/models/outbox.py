@@ -79,9 +79,8 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"], condition=models.Q(status="pending"), name="orchestra_delivery_due"
-            ),
+            # The claim walks pending rows in id order: with this it never touches the delivered history.
+            models.Index(fields=["id"], condition=models.Q(status="pending"), name="orchestra_delivery_due"),
             models.Index(
                 fields=["stream", "id"], condition=models.Q(status="pending"), name="orchestra_delivery_stream"
             ),
