@@ -17,23 +17,10 @@ from typing import Any, TextIO
 
 from orchestra.engine.ledger import GLOBAL_CHAIN, Content, Head, Problem, Row, canonical_time, verify_chain
 from orchestra.engine.lifecycle import TaskStatus
+from orchestra.events.log import CONTENT_COLUMNS
 from orchestra.models import Event, LedgerHead, Project, Task, TaskAssignment
 
-_ROW_FIELDS = (
-    "id",
-    "seq",
-    "prev_hash",
-    "hash",
-    "at",
-    "actor_user_id",
-    "actor",
-    "action",
-    "project_id",
-    "task_id",
-    "from_status",
-    "to_status",
-    "data",
-)
+_ROW_FIELDS = ("id", "seq", "prev_hash", "hash", *CONTENT_COLUMNS)
 
 
 def _row(values: tuple[Any, ...]) -> Row:

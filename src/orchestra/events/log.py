@@ -28,13 +28,15 @@ from orchestra import conf
 from orchestra.engine.ledger import GENESIS, Content, chain_hashes, chain_of
 from orchestra.events.catalogue import event_type, matches
 from orchestra.models import Channel, Delivery, DeliveryStatus, Event, LedgerHead, Project, Subscription
+from orchestra.services._base import db, quote
 
 # The log's actions that may concern a worker by email (orchestra.events.notifications says whom).
 EMAIL_ACTIONS = frozenset(
     {"task_assigned", "task_reassigned", "task_returned", "task_accepted", "task_skipped", "project_ended"}
 )
 
-_EVENT_COLUMNS = (
+# An event's content, in the order of Tx.event's tuples and engine.ledger.Content.
+CONTENT_COLUMNS = (
     "at",
     "actor_user_id",
     "actor",
@@ -44,10 +46,8 @@ _EVENT_COLUMNS = (
     "from_status",
     "to_status",
     "data",
-    "seq",
-    "prev_hash",
-    "hash",
-)  # the last three in the order _links gives them
+)
+_EVENT_COLUMNS = (*CONTENT_COLUMNS, "seq", "prev_hash", "hash")  # the last three in the order _links gives them
 _DELIVERY_COLUMNS = (
     "uuid",
     "event_id",
@@ -66,34 +66,26 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def _db() -> BaseDatabaseWrapper:
-    from orchestra.services._base import db
-
-    return db()
-
-
-def _q(name: str) -> str:
-    return str(_db().ops.quote_name(name))
-
-
 @functools.lru_cache(maxsize=64)
 def _insert_sql(table: str, columns: tuple[str, ...], vendor: str, rows: int, returning: bool) -> str:
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    sql = f"INSERT INTO {_q(table)} ({', '.join(_q(c) for c in columns)}) VALUES {', '.join([row] * rows)}"
-    return sql + f" RETURNING {_q('id')}" if returning else sql
+    sql = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"
+    return sql + f" RETURNING {quote('id')}" if returning else sql
 
 
 def _generation_sql() -> str:
     # What tells a process its list of subscriptions is stale: their count and newest change.
-    table = _q(Subscription._meta.db_table)
-    return f"(SELECT COUNT(*) FROM {table}), (SELECT MAX({_q('updated_at')}) FROM {table})"
+    table = quote(Subscription._meta.db_table)
+    return f"(SELECT COUNT(*) FROM {table}), (SELECT MAX({quote('updated_at')}) FROM {table})"
 
 
 @functools.lru_cache(maxsize=64)
 def _heads_sql(vendor: str, count: int, lock: bool) -> str:
-    table = _q(LedgerHead._meta.db_table)
-    where = f"{_q('chain')} = %s" if count == 1 else f"{_q('chain')} IN ({', '.join(['%s'] * count)})"
-    sql = f"SELECT {_q('chain')}, {_q('seq')}, {_q('hash')} FROM {table} WHERE {where} ORDER BY {_q('chain')}"
+    table = quote(LedgerHead._meta.db_table)
+    where = f"{quote('chain')} = %s" if count == 1 else f"{quote('chain')} IN ({', '.join(['%s'] * count)})"
+    sql = (
+        f"SELECT {quote('chain')}, {quote('seq')}, {quote('hash')} FROM {table} WHERE {where} ORDER BY {quote('chain')}"
+    )
     return sql + " FOR UPDATE" if lock else sql
 
 
@@ -104,8 +96,8 @@ def _generation_only_sql(vendor: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _head_cas_sql(vendor: str) -> str:
-    table = _q(LedgerHead._meta.db_table)
-    seq, hash_, chain = _q("seq"), _q("hash"), _q("chain")
+    table = quote(LedgerHead._meta.db_table)
+    seq, hash_, chain = quote("seq"), quote("hash"), quote("chain")
     return (
         f"UPDATE {table} SET {seq} = %s, {hash_} = %s WHERE {chain} = %s AND {seq} = %s AND {hash_} = %s"
         f" RETURNING {_generation_sql()}"
@@ -114,22 +106,22 @@ def _head_cas_sql(vendor: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _head_insert_sql(vendor: str) -> str:
-    table = _q(LedgerHead._meta.db_table)
-    columns = ", ".join(_q(c) for c in ("seq", "hash", "chain"))
+    table = quote(LedgerHead._meta.db_table)
+    columns = ", ".join(quote(c) for c in ("seq", "hash", "chain"))
     return f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s) RETURNING {_generation_sql()}"
 
 
 @functools.lru_cache(maxsize=8)
 def _head_update_sql(vendor: str) -> str:
-    table = _q(LedgerHead._meta.db_table)
-    return f"UPDATE {table} SET {_q('seq')} = %s, {_q('hash')} = %s WHERE {_q('chain')} = %s"
+    table = quote(LedgerHead._meta.db_table)
+    return f"UPDATE {table} SET {quote('seq')} = %s, {quote('hash')} = %s WHERE {quote('chain')} = %s"
 
 
 @functools.lru_cache(maxsize=8)
 def _subscriptions_sql(vendor: str) -> str:
-    table = _q(Subscription._meta.db_table)
-    columns = ", ".join(_q(c) for c in ("id", "channel", "event_types", "workflow_id", "project_id"))
-    return f"SELECT {columns} FROM {table} WHERE {_q('active')} = %s"
+    table = quote(Subscription._meta.db_table)
+    columns = ", ".join(quote(c) for c in ("id", "channel", "event_types", "workflow_id", "project_id"))
+    return f"SELECT {columns} FROM {table} WHERE {quote('active')} = %s"
 
 
 @dataclass(frozen=True)
@@ -167,12 +159,6 @@ def _subscriptions(conn: BaseDatabaseWrapper, generation: Any) -> list[_Sub]:
     return subs
 
 
-def forget_subscriptions() -> None:
-    """Reload the subscriptions on the next append (this process changed them)."""
-    global _subs_seen
-    _subs_seen = (None, [])
-
-
 @functools.lru_cache(maxsize=4096)
 def _workflow_of(project_id: int) -> int | None:
     # A project's workflow never changes, so the answer can be kept for the life of the process.
@@ -192,7 +178,7 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
     compare-and-set of the head from what the process remembers, which also reads the subscriptions'
     generation. Otherwise the heads are read (locked) and then moved on.
     """
-    conn = _db()
+    conn = db()
     by_chain: dict[int, list[int]] = {}
     for index, row in enumerate(rows):
         by_chain.setdefault(chain_of(row[4]), []).append(index)
@@ -324,4 +310,4 @@ def _insert_deliveries(conn: BaseDatabaseWrapper, cursor: Any, pending: list[_Pe
     cursor.execute(_insert_sql(Delivery._meta.db_table, _DELIVERY_COLUMNS, conn.vendor, len(pending), False), params)
 
 
-__all__ = ["EMAIL_ACTIONS", "append", "forget_subscriptions"]
+__all__ = ["CONTENT_COLUMNS", "EMAIL_ACTIONS", "append"]

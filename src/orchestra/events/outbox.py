@@ -221,20 +221,17 @@ def deliver(delivery_id: int, owner: str) -> bool | None:
     if delivery is None:
         return None
     if delivery.channel != Channel.EMAIL and delivery.subscription is None:
-        outcome = Outcome(False, None, "its subscription was deleted")
-    else:
-        if not delivery.body and delivery.channel != Channel.EMAIL:
-            delivery.body = _body(delivery)
-            update_rows(Delivery, {"pk": delivery.pk, "owner": owner}, body=delivery.body)
-        started = time.perf_counter()
-        try:
-            outcome = _send(delivery)
-        except Exception as exc:
-            log.exception("delivery %s failed unexpectedly", delivery.pk)
-            outcome = Outcome(False, None, f"{type(exc).__name__}: {exc}")
-        outcome_ms = (time.perf_counter() - started) * 1000
-        return _record(delivery, owner, outcome, outcome_ms)
-    return _record(delivery, owner, outcome, 0.0)
+        return _record(delivery, owner, Outcome(False, None, "its subscription was deleted"), 0.0)
+    if not delivery.body and delivery.channel != Channel.EMAIL:
+        delivery.body = _body(delivery)
+        update_rows(Delivery, {"pk": delivery.pk, "owner": owner}, body=delivery.body)
+    started = time.perf_counter()
+    try:
+        outcome = _send(delivery)
+    except Exception as exc:
+        log.exception("delivery %s failed unexpectedly", delivery.pk)
+        outcome = Outcome(False, None, f"{type(exc).__name__}: {exc}")
+    return _record(delivery, owner, outcome, (time.perf_counter() - started) * 1000)
 
 
 def _record(delivery: Delivery, owner: str, outcome: Outcome, duration_ms: float) -> bool | None:

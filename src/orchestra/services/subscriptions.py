@@ -171,11 +171,10 @@ def subscription_get(subscription_id: int) -> Subscription:
 
 
 def subscription_delete(*, subscription_id: int, actor: ActorLike = None) -> None:
-    """Remove a subscription and its deliveries (their attempts with them)."""
+    """Remove a subscription; its deliveries (and their attempts) go with it."""
     with service(actor) as tx:
         sub = subscription_get(subscription_id)
         description = _describe(sub)
-        Delivery.objects.filter(subscription=sub).delete()
         sub.delete()
         tx.event("subscription_deleted", project_id=None, **description)
 
