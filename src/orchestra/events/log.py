@@ -27,7 +27,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from orchestra import conf
 from orchestra.engine.ledger import GENESIS, Content, chain_hashes, chain_of
 from orchestra.events.catalogue import event_type, matches
-from orchestra.models import Channel, Delivery, DeliveryStatus, Event, LedgerHead, Project, Subscription
+from orchestra.models import Channel, Delivery, Event, LedgerHead, Project, Subscription
 from orchestra.services._base import db, quote
 
 # The log's actions that may concern a worker by email (orchestra.events.notifications says whom).
@@ -48,6 +48,7 @@ CONTENT_COLUMNS = (
     "data",
 )
 _EVENT_COLUMNS = (*CONTENT_COLUMNS, "seq", "prev_hash", "hash")  # the last three in the order _links gives them
+# status, attempts, owner, body, state and last_error take their database defaults (pending, 0, empty).
 _DELIVERY_COLUMNS = (
     "uuid",
     "event_id",
@@ -55,13 +56,7 @@ _DELIVERY_COLUMNS = (
     "subscription_id",
     "event_type",
     "stream",
-    "status",
-    "attempts",
     "next_attempt_at",
-    "body",
-    "state",
-    "last_error",
-    "owner",
     "created_at",
 )
 
@@ -275,7 +270,7 @@ def _outbox(conn: BaseDatabaseWrapper, rows: Sequence[tuple[Any, ...]], subs: li
                     continue
                 pending.append(_Pending(i, sub.channel, sub.id, type_, f"{sub.id}:{chain}", at))
         if email and action in EMAIL_ACTIONS and not _self_inflicted(action, actor, data):
-            pending.append(_Pending(i, Channel.EMAIL, None, type_ or action, f"email:{chain}", at))
+            pending.append(_Pending(i, Channel.EMAIL.value, None, type_ or action, f"email:{chain}", at))
     return pending
 
 
@@ -286,27 +281,14 @@ def _self_inflicted(action: str, actor: str, data: dict[str, Any]) -> bool:
 
 def _insert_deliveries(conn: BaseDatabaseWrapper, cursor: Any, pending: list[_Pending], event_ids: list[int]) -> None:
     at_field = Delivery._meta.get_field("created_at")
-    state_field = Delivery._meta.get_field("state")
     uuid_field = Delivery._meta.get_field("uuid")
+    ats: dict[int, Any] = {}  # an event's time, adapted once for its deliveries
     params: list[Any] = []
     for p in pending:
-        at = at_field.get_db_prep_value(p.at, conn)
-        params += [
-            uuid_field.get_db_prep_value(uuid.uuid4(), conn),
-            event_ids[p.row],
-            str(p.channel),
-            p.subscription_id,
-            p.event_type,
-            p.stream,
-            str(DeliveryStatus.PENDING),
-            0,
-            at,
-            "",
-            state_field.get_db_prep_value({}, conn),
-            "",
-            "",
-            at,
-        ]
+        if (at := ats.get(p.row)) is None:
+            at = ats[p.row] = at_field.get_db_prep_value(p.at, conn)
+        uid = uuid_field.get_db_prep_value(uuid.uuid4(), conn)
+        params += [uid, event_ids[p.row], p.channel, p.subscription_id, p.event_type, p.stream, at, at]
     cursor.execute(_insert_sql(Delivery._meta.db_table, _DELIVERY_COLUMNS, conn.vendor, len(pending), False), params)
 
 

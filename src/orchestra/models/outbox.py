@@ -53,8 +53,11 @@ class Subscription(models.Model):
 
 
 class Delivery(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    event = models.ForeignKey("orchestra.Event", on_delete=models.PROTECT, related_name="deliveries")
+    # Sent as X-Orchestra-Delivery; random, and never looked up, so not indexed (an index on random keys is
+    # the costliest part of the insert that every event with a subscription pays).
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    # Not indexed either: nothing looks deliveries up by event (events are never deleted).
+    event = models.ForeignKey("orchestra.Event", on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     channel = models.CharField(max_length=16, choices=choices(Channel))
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
@@ -62,16 +65,22 @@ class Delivery(models.Model):
     event_type = models.CharField(max_length=64)
     # Deliveries of one stream (a subscription, or email, for one project) leave in id order.
     stream = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=choices(DeliveryStatus), default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    # The columns with a db_default are left out of the outbox's insert (orchestra.events.log).
+    status = models.CharField(
+        max_length=16,
+        choices=choices(DeliveryStatus),
+        default=DeliveryStatus.PENDING,
+        db_default=DeliveryStatus.PENDING.value,
+    )
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
     next_attempt_at = models.DateTimeField()
     lease_until = models.DateTimeField(null=True, blank=True)
-    owner = models.CharField(max_length=200, blank=True)
+    owner = models.CharField(max_length=200, blank=True, default="", db_default="")
     # The exact bytes sent, fixed at the first attempt so every retry sends (and signs) the same body.
-    body = models.TextField(blank=True)
+    body = models.TextField(blank=True, default="", db_default="")
     # Email: the recipients already sent to, so a retry does not mail them twice.
-    state = models.JSONField(default=dict, blank=True)
-    last_error = models.TextField(blank=True)
+    state = models.JSONField(default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField()))
+    last_error = models.TextField(blank=True, default="", db_default="")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
