@@ -47,20 +47,22 @@ USER_AGENT = "Orchestra-Webhooks/1"
 
 
 def queued_in_transaction() -> None:
-    """The current transaction wrote deliveries: have them sent once it commits."""
-    transaction.on_commit(_notify)
+    """The current transaction wrote deliveries: have them sent once it commits.
 
-
-def _notify() -> None:
+    Eager: nothing runs behind the caller's back; tests and scripts call deliver_due().
+    """
     mode = conf.get("ORCHESTRA_EXECUTOR")
     if mode == "local":
-        if _pump is not None:
-            _pump.wake()
+        transaction.on_commit(_wake_pump)
     elif mode == "celery":
         from orchestra.execution.celery import send_outbox
 
-        send_outbox()
-    # eager: nothing runs behind the caller's back; tests and scripts call deliver_due().
+        transaction.on_commit(send_outbox)
+
+
+def _wake_pump() -> None:
+    if _pump is not None:
+        _pump.wake()
 
 
 # --- claiming -----------------------------------------------------------------------------------------------
