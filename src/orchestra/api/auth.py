@@ -18,7 +18,7 @@ from ninja.security.base import AuthBase
 from orchestra import conf
 from orchestra.api.signatures import SignatureError, SignedRequest, verify
 from orchestra.models import Worker
-from orchestra.services.access import signature_expiry, signature_first_use, token_user
+from orchestra.services.access import signature_expiry, signature_first_use, token_caller
 from orchestra.services.workers import is_project_admin
 
 
@@ -146,10 +146,11 @@ class WorkerToken(AuthBase):
             raise AuthenticationError(
                 401, "Authorization: expected 'Token <your personal token>' (create one with `orchestra token create`)"
             )
-        user = token_user(raw.strip())
-        if user is None:
+        found = token_caller(raw.strip())
+        if found is None:
             raise AuthenticationError(401, "Authorization: the token is unknown or revoked")
-        return _require_admin(WorkerCaller(user, _worker_of(user), by_token=True), self.admin)
+        user, worker = found
+        return _require_admin(WorkerCaller(user, worker, by_token=True), self.admin)
 
 
 class WorkerSession(AuthBase):

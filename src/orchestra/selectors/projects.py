@@ -2,114 +2,162 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Any
 
+from django.contrib.auth import get_user_model
+
 from orchestra.engine.errors import NotFound
-from orchestra.engine.lifecycle import AssignmentStatus
-from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, WorkflowVersion
+from orchestra.engine.lifecycle import AssignmentStatus, StepKind
+from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, Workflow, WorkflowVersion
+from orchestra.services._base import db, quote
+from orchestra.services._loading import column, fetch, fields, placeholders, table
 
 
 def _dt(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+@functools.lru_cache(maxsize=64)
+def _information_sql(vendor: str, count: int) -> tuple[str, str, str, str, str]:
+    """The five statements of project_information for `count` project ids (prepared once per vendor)."""
+    ids = placeholders(count)
+    user = get_user_model()
+    who = (
+        f"JOIN {table(Worker)} w ON w.id = {{seat}}.worker_id JOIN {table(user)} u ON u.{quote(user._meta.pk.column)}"
+        f" = w.user_id"
+    )
+    username = column(user, user.USERNAME_FIELD, "u")
+    projects = (
+        f"SELECT p.id, p.version_id, p.short_description, p.created_at, p.priority, p.project_data, p.task_class,"
+        f" p.status, v.slug, wf.slug FROM {table(Project)} p JOIN {table(WorkflowVersion)} v ON v.id = p.version_id"
+        f" JOIN {table(Workflow)} wf ON wf.id = v.workflow_id WHERE p.id IN ({ids}) ORDER BY p.id DESC"
+    )
+    steps = (
+        f"SELECT s.version_id, s.slug, s.name, s.description, s.kind FROM {table(Step)} s"
+        f" WHERE s.version_id IN (SELECT version_id FROM {table(Project)} WHERE id IN ({ids}))"
+        " ORDER BY s.version_id, s.position, s.id"
+    )
+    tasks = (
+        f"SELECT t.id, t.project_id, s.slug, t.status, t.created_at, t.completed_at, t.data, t.attempts,"
+        f" t.last_error FROM {table(Task)} t JOIN {table(Step)} s ON s.id = t.step_id"
+        f" WHERE t.project_id IN ({ids}) ORDER BY t.id"
+    )
+    seats = (
+        f"SELECT a.id, a.task_id, a.level, a.created_at, a.worker_id, {username}, {column(user, 'first_name', 'u')},"
+        f" {column(user, 'last_name', 'u')}, a.status, a.in_progress_task_data FROM {table(TaskAssignment)} a"
+        f" JOIN {table(Task)} t ON t.id = a.task_id {who.format(seat='a')}"
+        f" WHERE t.project_id IN ({ids}) ORDER BY a.task_id, a.level"
+    )
+    iterations = (
+        f"SELECT i.id, i.assignment_id, {username}, i.start_datetime, i.end_datetime, i.status, i.submitted_data,"
+        f" i.feedback FROM {table(Iteration)} i JOIN {table(TaskAssignment)} a ON a.id = i.assignment_id"
+        f" JOIN {table(Task)} t ON t.id = a.task_id {who.format(seat='i')}"
+        f" WHERE t.project_id IN ({ids}) ORDER BY i.start_datetime, i.id"
+    )
+    return projects, steps, tasks, seats, iterations
+
+
+@functools.lru_cache(maxsize=1)
+def _information_types() -> tuple[tuple[Any, ...], ...]:
+    """The fields whose conversion each statement's columns need (None: the value as it comes)."""
+    p = fields(Project, "id", "version", "short_description", "created_at", "priority", "project_data")
+    t = fields(Task, "created_at", "completed_at", "data")
+    a = fields(TaskAssignment, "created_at", "in_progress_task_data")
+    i = fields(Iteration, "start_datetime", "end_datetime", "submitted_data")
+    return (
+        (*p, None, None, None, None),
+        (None, None, None, None, None),
+        (None, None, None, None, t[0], t[1], t[2], None, None),
+        (None, None, None, a[0], None, None, None, None, None, a[1]),
+        (None, None, None, i[0], i[1], None, i[2], None),
+    )
+
+
 def project_information(project_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Projects by id: project fields, steps in dependency order, tasks keyed by step slug with their
-    assignments and iterations. Five queries, however many projects, tasks or iterations."""
-    projects = list(Project.objects.select_related("version__workflow").filter(pk__in=project_ids))
-    missing = sorted(set(project_ids) - {p.pk for p in projects})
+    assignments and iterations. Five prepared statements, however many projects, tasks or iterations."""
+    project_ids = list(dict.fromkeys(project_ids))
+    if not project_ids:
+        return {}
+    sql = _information_sql(db().vendor, len(project_ids))
+    types = _information_types()
+    projects = fetch(sql[0], project_ids, types[0])
+    missing = sorted(set(project_ids) - {p[0] for p in projects})
     if missing:
         raise NotFound(f"project(s) {', '.join(map(str, missing))} do not exist", project_ids=missing)
-    version_ids = {p.version_id for p in projects}
-    steps_by_version: dict[int, list[Step]] = defaultdict(list)
-    for step in Step.objects.filter(version_id__in=version_ids).order_by("version_id", "position"):
-        steps_by_version[step.version_id].append(step)
-    tasks = list(Task.objects.filter(project_id__in=project_ids).select_related("step").order_by("id"))
-    assignments = list(
-        TaskAssignment.objects.filter(task__project_id__in=project_ids).select_related("worker__user").order_by("level")
-    )
-    iterations = list(
-        Iteration.objects.filter(assignment__task__project_id__in=project_ids)
-        .select_related("worker__user")
-        .order_by("start_datetime", "id")
-    )
+    steps_by_version: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for version_id, slug, name, description, kind in fetch(sql[1], project_ids, types[1]):
+        steps_by_version[version_id].append(
+            {"slug": slug, "name": name, "description": description, "is_human": kind == StepKind.HUMAN, "kind": kind}
+        )
+    tasks = fetch(sql[2], project_ids, types[2])
     iterations_by_assignment: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for it in iterations:
-        iterations_by_assignment[it.assignment_id].append(
+    for it_id, assignment_id, username, start, end, status, submitted, feedback in fetch(sql[4], project_ids, types[4]):
+        iterations_by_assignment[assignment_id].append(
             {
-                "id": it.pk,
-                "assignment": it.assignment_id,
-                "worker": it.worker.username,
-                "start_datetime": _dt(it.start_datetime),
-                "end_datetime": _dt(it.end_datetime),
-                "status": it.status,
-                "submitted_data": it.submitted_data,
-                "feedback": it.feedback,
+                "id": it_id,
+                "assignment": assignment_id,
+                "worker": username,
+                "start_datetime": _dt(start),
+                "end_datetime": _dt(end),
+                "status": status,
+                "submitted_data": submitted,
+                "feedback": feedback,
             }
         )
-    assignments_by_task: dict[int, list[TaskAssignment]] = defaultdict(list)
-    for a in assignments:
-        assignments_by_task[a.task_id].append(a)
+    seats_by_task: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a_id, task_id, level, created, worker_id, username, first, last, status, data in fetch(
+        sql[3], project_ids, types[3]
+    ):
+        seats_by_task[task_id].append(
+            {
+                "id": a_id,
+                "level": level,
+                "start_datetime": _dt(created),
+                "worker": {"id": worker_id, "username": username, "first_name": first, "last_name": last},
+                "task": task_id,
+                "status": status,
+                "in_progress_task_data": data,
+                "iterations": iterations_by_assignment[a_id],
+            }
+        )
     tasks_by_project: dict[int, dict[str, Any]] = defaultdict(dict)
-    for task in tasks:
-        seats = assignments_by_task[task.pk]
-        holder = next((a for a in seats if a.status == AssignmentStatus.PROCESSING), None)
-        tasks_by_project[task.project_id][task.step.slug] = {
-            "id": task.pk,
-            "step_slug": task.step.slug,
-            "project": task.project_id,
-            "status": task.status,
-            "start_datetime": _dt(task.created_at),
-            "completed_datetime": _dt(task.completed_at),
-            "latest_data": holder.in_progress_task_data if holder else task.data,
-            "attempts": task.attempts,
-            "last_error": task.last_error or None,
-            "assignments": [
-                {
-                    "id": a.pk,
-                    "level": a.level,
-                    "start_datetime": _dt(a.created_at),
-                    "worker": {
-                        "id": a.worker_id,
-                        "username": a.worker.username,
-                        "first_name": a.worker.user.first_name,
-                        "last_name": a.worker.user.last_name,
-                    },
-                    "task": task.pk,
-                    "status": a.status,
-                    "in_progress_task_data": a.in_progress_task_data,
-                    "iterations": iterations_by_assignment[a.pk],
-                }
-                for a in seats
-            ],
+    for task_id, project_id, slug, status, created, completed, data, attempts, last_error in tasks:
+        seats = seats_by_task[task_id]
+        holder = next((a for a in seats if a["status"] == AssignmentStatus.PROCESSING), None)
+        tasks_by_project[project_id][slug] = {
+            "id": task_id,
+            "step_slug": slug,
+            "project": project_id,
+            "status": status,
+            "start_datetime": _dt(created),
+            "completed_datetime": _dt(completed),
+            "latest_data": holder["in_progress_task_data"] if holder else data,
+            "attempts": attempts,
+            "last_error": last_error or None,
+            "assignments": seats,
         }
     return {
-        p.pk: {
+        pk: {
             "project": {
-                "id": p.pk,
-                "workflow_slug": p.version.workflow.slug,
-                "workflow_version_slug": p.version.slug,
-                "short_description": p.short_description,
-                "start_datetime": _dt(p.created_at),
-                "priority": p.priority,
-                "project_data": p.project_data,
-                "task_class": p.task_class,
-                "status": p.status,
+                "id": pk,
+                "workflow_slug": workflow_slug,
+                "workflow_version_slug": version_slug,
+                "short_description": description,
+                "start_datetime": _dt(created),
+                "priority": priority,
+                "project_data": data,
+                "task_class": task_class,
+                "status": status,
             },
-            "steps": [
-                {
-                    "slug": s.slug,
-                    "name": s.name,
-                    "description": s.description,
-                    "is_human": s.is_human,
-                    "kind": s.kind,
-                }
-                for s in steps_by_version[p.version_id]
-            ],
-            "tasks": tasks_by_project[p.pk],
+            "steps": steps_by_version[version_id],
+            "tasks": tasks_by_project[pk],
         }
-        for p in projects
+        for pk, version_id, description, created, priority, data, task_class, status, version_slug, workflow_slug in (
+            projects
+        )
     }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model, UUIDField
 
 from orchestra.engine.definitions import StepDef
@@ -106,6 +108,67 @@ def read_models(model: type[M], names: tuple[str, ...], sql: str, *params: Any, 
         cursor.execute(_select(model, conn.vendor, names, sql, prefix), params)
         rows = cursor.fetchall()
     return _build(model, _ordered(model, names), rows, conn)
+
+
+# --- prepared reads with the ORM's conversions ------------------------------------------------------------
+# The API's busiest reads (project_information, the callers' credentials) ran as ORM querysets, and building
+# those statements cost several times more than running them (about 0.7 ms of Python per query against
+# 0.05 ms in the database). These helpers run a statement written once and convert each column the way the
+# ORM would (JSON decoded, SQLite's datetimes made aware), with the fields' and the backend's own converters.
+
+
+def column(model: type[Model], name: str, alias: str) -> str:
+    """`alias."column"` of a model's field."""
+    field = model._meta.get_field(name)
+    return f"{alias}.{quote(field.column)}"  # type: ignore[union-attr]
+
+
+def fields(model: type[Model], *names: str) -> tuple[Field[Any, Any], ...]:
+    return tuple(model._meta.get_field(name) for name in names)  # type: ignore[misc]
+
+
+Converters = list[tuple[int, list[Any], Any]]
+
+
+def _converters(conn: BaseDatabaseWrapper, types: tuple[Field[Any, Any] | None, ...]) -> Converters:
+    # What the ORM's compiler applies to each selected column (SQLCompiler.get_converters), kept per
+    # connection: its backend's converters are bound to it.
+    cache: dict[tuple[Any, ...], Converters] = conn.__dict__.setdefault("_orchestra_converters", {})
+    found = cache.get(types)
+    if found is None:
+        found = []
+        for i, field in enumerate(types):
+            if field is None:
+                continue
+            expression = field.get_col(field.model._meta.db_table)
+            functions = conn.ops.get_db_converters(expression) + expression.get_db_converters(conn)
+            if functions:
+                found.append((i, functions, expression))
+        cache[types] = found
+    return found
+
+
+def fetch(sql: str, params: Sequence[Any], types: tuple[Field[Any, Any] | None, ...]) -> list[list[Any]]:
+    """Rows of one statement, each column converted as its field (None: as it comes) would be."""
+    conn = db()
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = _converters(conn, types)
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, functions, expression in converters:
+            value = values[i]
+            for function in functions:
+                value = function(value, expression, conn)
+            values[i] = value
+        out.append(values)
+    return out
+
+
+def placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
 
 
 _LOCKS = {"update": " FOR NO KEY UPDATE OF p", "share": " FOR SHARE OF p", "": ""}
