@@ -83,6 +83,28 @@ def test_project_information_is_five_queries_for_any_number_of_projects(tmp_path
     assert one == many == 5
 
 
+def test_postgresql_prepares_the_statements_a_connection_repeats(tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server that prepares statements")
+    load(tmp_path, [machine("a"), human("b", "a")])
+    project = project_create(workflow_slug="wf", version_slug="v1")
+    for _ in range(3):
+        project_information([project.pk])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "orchestra_iteration" i' in statement for statement in prepared), prepared
+
+
+def test_prepared_statements_can_be_turned_off(monkeypatch):
+    from orchestra.settings import database_from_url
+
+    url = "postgresql://orchestra@db.example:5432/orchestra"
+    assert database_from_url(url)["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 2}
+    monkeypatch.setenv("ORCHESTRA_DATABASE_PREPARED", "0")
+    assert "OPTIONS" not in database_from_url(url)
+
+
 def test_home_page_query_count_does_not_grow_with_projects(tmp_path, client):
     load(tmp_path, [machine("a")])
     project_create(workflow_slug="wf", version_slug="v1", description="first")
