@@ -19,7 +19,6 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -238,7 +237,8 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
         if not deliveries:
             return
         event_ids = [r[0] for r in cursor.fetchall()]
-        _insert_deliveries(conn, cursor, deliveries, event_ids)
+        width = len(_EVENT_COLUMNS)
+        _insert_deliveries(conn, cursor, deliveries, event_ids, [params[i * width] for i in range(len(rows))])
     from orchestra.events import outbox
 
     outbox.queued_in_transaction()
@@ -251,13 +251,12 @@ class _Pending:
     subscription_id: int | None
     event_type: str
     stream: str
-    at: datetime
 
 
 def _outbox(conn: BaseDatabaseWrapper, rows: Sequence[tuple[Any, ...]], subs: list[_Sub]) -> list[_Pending]:
     email = bool(conf.get("ORCHESTRA_EMAIL_NOTIFICATIONS"))
     pending: list[_Pending] = []
-    for i, (at, _uid, actor, action, project_id, task_id, _from, to_status, data) in enumerate(rows):
+    for i, (_at, _uid, actor, action, project_id, task_id, _from, to_status, data) in enumerate(rows):
         chain = chain_of(project_id)
         type_ = event_type(action, task_id, to_status)
         if type_ is not None:
@@ -268,9 +267,9 @@ def _outbox(conn: BaseDatabaseWrapper, rows: Sequence[tuple[Any, ...]], subs: li
                     continue
                 if sub.workflow_id is not None and (project_id is None or _workflow_of(project_id) != sub.workflow_id):
                     continue
-                pending.append(_Pending(i, sub.channel, sub.id, type_, f"{sub.id}:{chain}", at))
+                pending.append(_Pending(i, sub.channel, sub.id, type_, f"{sub.id}:{chain}"))
         if email and action in EMAIL_ACTIONS and not _self_inflicted(action, actor, data):
-            pending.append(_Pending(i, Channel.EMAIL.value, None, type_ or action, f"email:{chain}", at))
+            pending.append(_Pending(i, Channel.EMAIL.value, None, type_ or action, f"email:{chain}"))
     return pending
 
 
@@ -279,14 +278,15 @@ def _self_inflicted(action: str, actor: str, data: dict[str, Any]) -> bool:
     return action == "task_assigned" and data.get("worker") == actor
 
 
-def _insert_deliveries(conn: BaseDatabaseWrapper, cursor: Any, pending: list[_Pending], event_ids: list[int]) -> None:
-    at_field = Delivery._meta.get_field("created_at")
+def _insert_deliveries(
+    conn: BaseDatabaseWrapper, cursor: Any, pending: list[_Pending], event_ids: list[int], event_ats: list[Any]
+) -> None:
+    """The outbox rows; `event_ats` are the events' times as adapted for their insert (a delivery is created,
+    and first due, when its event happened)."""
     uuid_field = Delivery._meta.get_field("uuid")
-    ats: dict[int, Any] = {}  # an event's time, adapted once for its deliveries
     params: list[Any] = []
     for p in pending:
-        if (at := ats.get(p.row)) is None:
-            at = ats[p.row] = at_field.get_db_prep_value(p.at, conn)
+        at = event_ats[p.row]
         uid = uuid_field.get_db_prep_value(uuid.uuid4(), conn)
         params += [uid, event_ids[p.row], p.channel, p.subscription_id, p.event_type, p.stream, at, at]
     cursor.execute(_insert_sql(Delivery._meta.db_table, _DELIVERY_COLUMNS, conn.vendor, len(pending), False), params)
