@@ -12,7 +12,7 @@ from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import AssignmentStatus, StepKind
 from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, Workflow, WorkflowVersion
 from orchestra.services._base import db, quote
-from orchestra.services._loading import column, fetch, fields, placeholders, table
+from orchestra.services._loading import column, fetch_all, fields, placeholders, table
 
 
 def _dt(value: Any) -> str | None:
@@ -83,18 +83,19 @@ def project_information(project_ids: list[int]) -> dict[int, dict[str, Any]]:
         return {}
     sql = _information_sql(db().vendor, len(project_ids))
     types = _information_types()
-    projects = fetch(sql[0], project_ids, types[0])
+    projects, steps, tasks, seat_rows, iteration_rows = fetch_all(
+        [(statement, project_ids, columns) for statement, columns in zip(sql, types, strict=True)]
+    )
     missing = sorted(set(project_ids) - {p[0] for p in projects})
     if missing:
         raise NotFound(f"project(s) {', '.join(map(str, missing))} do not exist", project_ids=missing)
     steps_by_version: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for version_id, slug, name, description, kind in fetch(sql[1], project_ids, types[1]):
+    for version_id, slug, name, description, kind in steps:
         steps_by_version[version_id].append(
             {"slug": slug, "name": name, "description": description, "is_human": kind == StepKind.HUMAN, "kind": kind}
         )
-    tasks = fetch(sql[2], project_ids, types[2])
     iterations_by_assignment: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for it_id, assignment_id, username, start, end, status, submitted, feedback in fetch(sql[4], project_ids, types[4]):
+    for it_id, assignment_id, username, start, end, status, submitted, feedback in iteration_rows:
         iterations_by_assignment[assignment_id].append(
             {
                 "id": it_id,
@@ -108,9 +109,7 @@ def project_information(project_ids: list[int]) -> dict[int, dict[str, Any]]:
             }
         )
     seats_by_task: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for a_id, task_id, level, created, worker_id, username, first, last, status, data in fetch(
-        sql[3], project_ids, types[3]
-    ):
+    for a_id, task_id, level, created, worker_id, username, first, last, status, data in seat_rows:
         seats_by_task[task_id].append(
             {
                 "id": a_id,
