@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS": 3600.0,
     "ORCHESTRA_OUTBOX_LEASE_SECONDS": 60.0,
     "ORCHESTRA_OUTBOX_THREADS": 4,
+    # Delivered deliveries (and their attempts) older than this are deleted by the senders, hourly, and by
+    # `orchestra webhook prune`; 0 keeps them forever. Pending ones and dead letters are never pruned.
+    "ORCHESTRA_OUTBOX_RETENTION_DAYS": 30.0,
     # Email workers when work is assigned, returned, accepted or completed, or a project aborted (each
     # worker can turn kinds off); sent with Django's EMAIL_BACKEND.
     "ORCHESTRA_EMAIL_NOTIFICATIONS": True,

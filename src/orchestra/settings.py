@@ -30,6 +30,7 @@
 | ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS | 3600 | ... up to this |
 | ORCHESTRA_OUTBOX_LEASE_SECONDS | 60 | how long a delivery being sent stays reserved for its sender |
 | ORCHESTRA_OUTBOX_THREADS | 4 | how many deliveries the local executor sends at once |
+| ORCHESTRA_OUTBOX_RETENTION_DAYS | 30 | delivered deliveries older than this are deleted (0: kept forever) |
 
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
@@ -207,6 +208,7 @@ ORCHESTRA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOF
 ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS", "3600"))
 ORCHESTRA_OUTBOX_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_LEASE_SECONDS", "60"))
 ORCHESTRA_OUTBOX_THREADS = int(os.environ.get("ORCHESTRA_OUTBOX_THREADS", "4"))
+ORCHESTRA_OUTBOX_RETENTION_DAYS = float(os.environ.get("ORCHESTRA_OUTBOX_RETENTION_DAYS", "30"))
 ORCHESTRA_CELERY_QUEUE = os.environ.get("ORCHESTRA_CELERY_QUEUE", "orchestra")
 ORCHESTRA_WORKFLOWS = [
     w.strip()

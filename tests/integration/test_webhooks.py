@@ -404,3 +404,66 @@ def test_the_webhook_command_manages_subscriptions(tmp_path, capsys):
     call_command("webhook", "remove", str(sub_id))
     call_command("webhook", "list")
     assert "no subscriptions" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivered_deliveries_are_pruned_after_the_retention_and_dead_letters_stay(
+    tmp_path, settings, receiver, capsys, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orchestra.events import outbox
+
+    fast_retries(settings, attempts=1)
+    load(tmp_path, [machine("a")])
+    sub = subscription_create(name="crm", url=receiver.url, event_types=["*"])
+    sent = project_create(workflow_slug="wf", version_slug="v1")
+    while pending():
+        deliver_due()
+    receiver.fail_always = True
+    dead = project_create(workflow_slug="wf", version_slug="v1")
+    while pending():
+        deliver_due()
+    waiting = project_create(workflow_slug="wf", version_slug="v1")  # never sent: stays pending
+
+    def of(project: Project) -> Any:
+        return Delivery.objects.filter(subscription=sub, event__project=project)
+
+    assert {d.status for d in of(sent)} == {"delivered"} and {d.status for d in of(dead)} == {"dead"}
+    # Time passes (40 days for everything), but one delivered row was sent 10 days ago.
+    long_ago = timezone.now() - timedelta(days=40)
+    Delivery.objects.update(created_at=long_ago, next_attempt_at=long_ago)
+    Delivery.objects.filter(status="delivered").update(delivered_at=long_ago)
+    recent = of(sent).order_by("id").last()
+    Delivery.objects.filter(pk=recent.pk).update(delivered_at=timezone.now() - timedelta(days=10))
+    old_ids = list(of(sent).exclude(pk=recent.pk).values_list("pk", flat=True))
+    assert old_ids and DeliveryAttempt.objects.filter(delivery_id__in=old_ids).count() == len(old_ids)
+    events = Event.objects.count()
+
+    call_command("webhook", "prune")  # the default retention, 30 days
+    assert f"removed {len(old_ids)} deliveries delivered more than 30 days ago" in capsys.readouterr().out
+    assert not Delivery.objects.filter(pk__in=old_ids).exists()
+    assert not DeliveryAttempt.objects.filter(delivery_id__in=old_ids).exists()
+    assert list(of(sent)) == [recent]
+    assert {d.status for d in of(dead)} == {"dead"} and of(dead).count() > 0  # dead letters stay
+    assert {d.status for d in of(waiting)} == {"pending"} and of(waiting).count() > 0
+    assert Event.objects.count() == events  # the ledger is not touched
+    call_command("audit", "verify")
+    assert "every hash and link matches" in capsys.readouterr().out
+
+    # The local executor's outbox threads prune too (hourly), with the retention setting.
+    settings.ORCHESTRA_OUTBOX_RETENTION_DAYS = 5
+    monkeypatch.setattr(outbox, "_pruned_at", 0.0)
+    receiver.fail_always = False
+    pump = outbox.Pump(threads=1, poll_seconds=0.05).start()
+    try:
+        assert wait_for(lambda: not Delivery.objects.filter(pk=recent.pk).exists(), 30)
+    finally:
+        pump.stop()
+    assert of(dead).count() > 0
+
+    settings.ORCHESTRA_OUTBOX_RETENTION_DAYS = 0
+    call_command("webhook", "prune")
+    assert "ORCHESTRA_OUTBOX_RETENTION_DAYS is 0: deliveries are kept" in capsys.readouterr().out

@@ -305,6 +305,65 @@ def deliver_due(limit: int | None = None, owner: str | None = None) -> int:
     return delivered
 
 
+# --- retention --------------------------------------------------------------------------------------------
+
+PRUNE_BATCH = 1000
+_PRUNE_EVERY_SECONDS = 3600.0
+_pruned_at = 0.0  # time.monotonic() of this process's last automatic prune
+_prune_lock = threading.Lock()
+
+
+def prune(older_than: timedelta | None = None, *, now: datetime | None = None) -> int:
+    """Delete delivered deliveries (and their attempts) delivered more than `older_than` ago (default:
+    ORCHESTRA_OUTBOX_RETENTION_DAYS; 0 keeps them forever); returns how many. Pending deliveries and dead
+    letters are never pruned: a dead letter stays until someone redelivers it. Events are not touched.
+
+    In batches of PRUNE_BATCH, each its own transaction, oldest first (a partial index on delivered_at)."""
+    if older_than is None:
+        days = float(conf.get("ORCHESTRA_OUTBOX_RETENTION_DAYS"))
+        if days <= 0:
+            return 0
+        older_than = timedelta(days=days)
+    cutoff = (now or timezone.now()) - older_than
+    conn = db()
+    deliveries, attempts = quote(Delivery._meta.db_table), quote(DeliveryAttempt._meta.db_table)
+    status, delivered_at = quote("status"), quote("delivered_at")
+    done = 0
+    while True:
+        with transaction.atomic(), conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {deliveries} WHERE {status} = 'delivered' AND {delivered_at} < %s"
+                f" ORDER BY {delivered_at} LIMIT {PRUNE_BATCH}",
+                [Delivery._meta.get_field("delivered_at").get_db_prep_value(cutoff, conn)],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                cursor.execute(f"DELETE FROM {attempts} WHERE delivery_id IN ({marks})", ids)
+                cursor.execute(f"DELETE FROM {deliveries} WHERE id IN ({marks})", ids)
+        done += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            break
+    if done:
+        log.info("outbox: pruned %s deliveries delivered before %s", done, cutoff.isoformat())
+    return done
+
+
+def prune_now_and_then() -> int:
+    """`prune()` at most once an hour per process: the senders (local pump, Celery sweeper) call it as they
+    poll. Never raises."""
+    global _pruned_at
+    with _prune_lock:
+        if time.monotonic() - _pruned_at < _PRUNE_EVERY_SECONDS and _pruned_at:
+            return 0
+        _pruned_at = time.monotonic()
+    try:
+        return prune()
+    except Exception:
+        log.exception("outbox: pruning delivered deliveries failed; trying again in an hour")
+        return 0
+
+
 # --- the local executor's outbox threads ------------------------------------------------------------------
 
 
@@ -355,6 +414,7 @@ class Pump:
             while not self._stop.is_set():
                 self._wake.clear()
                 if not self._claim_some():
+                    prune_now_and_then()
                     self._wake.wait(self.poll_seconds)
         finally:
             connections.close_all()

@@ -53,7 +53,7 @@ from kombu.utils.url import maybe_sanitize_url  # noqa: E402
 
 from orchestra import conf  # noqa: E402
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus  # noqa: E402
-from orchestra.events.outbox import deliver_due, due_ids  # noqa: E402
+from orchestra.events.outbox import deliver_due, due_ids, prune_now_and_then  # noqa: E402
 from orchestra.execution.runner import owner_name, run_claim  # noqa: E402
 from orchestra.models import Task  # noqa: E402
 from orchestra.services._progress import RUNNABLE_KINDS  # noqa: E402
@@ -277,6 +277,7 @@ class Sweeper:
         fresh = [task_id for task_id in ids if task_id not in self._sent]
         if _deliveries_due():
             send_outbox()
+        _prune()
         if not fresh:
             return 0
         log.info("sweeper: sending run_task for %s due task(s) with no message in flight", len(fresh))
@@ -284,6 +285,13 @@ class Sweeper:
         for task_id in fresh[:sent]:
             self._sent[task_id] = now
         return sent
+
+
+def _prune() -> None:
+    try:
+        prune_now_and_then()  # hourly; a no-op otherwise
+    finally:
+        connections.close_all()
 
 
 def _deliveries_due() -> bool:

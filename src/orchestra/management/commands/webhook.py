@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import argparse
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
 
+from orchestra import conf
 from orchestra.events.catalogue import EVENT_TYPES
-from orchestra.events.outbox import deliver_due
+from orchestra.events.outbox import deliver_due, prune
 from orchestra.management.commands._base import OrchestraCommand
 from orchestra.models import Delivery, Subscription
 from orchestra.services.subscriptions import (
@@ -16,6 +19,16 @@ from orchestra.services.subscriptions import (
 )
 
 
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {value!r}") from None
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 days, got {value!r}")
+    return days
+
+
 def _types(value: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
@@ -23,7 +36,7 @@ def _types(value: str) -> list[str]:
 class Command(OrchestraCommand):
     help = (
         "Webhook and Slack subscriptions and their deliveries: add, list, enable, disable, remove, types,"
-        " deliveries, redeliver, deliver. `orchestra webhook add NAME URL --events 'task.*,project.completed'`"
+        " deliveries, redeliver, deliver, prune. `orchestra webhook add NAME URL --events 'task.*,project.completed'`"
         " prints the secret deliveries are signed with."
     )
 
@@ -31,7 +44,7 @@ class Command(OrchestraCommand):
         actions = parser.add_subparsers(
             dest="action",
             required=True,
-            metavar="{add,list,enable,disable,remove,types,deliveries,redeliver,deliver}",
+            metavar="{add,list,enable,disable,remove,types,deliveries,redeliver,deliver,prune}",
         )
         add = actions.add_parser("add", help="subscribe a URL to event types")
         add.add_argument("name")
@@ -57,6 +70,15 @@ class Command(OrchestraCommand):
         redeliver = actions.add_parser("redeliver", help="send deliveries again (dead letters, or any)")
         redeliver.add_argument("delivery_ids", type=int, nargs="+", metavar="DELIVERY_ID")
         actions.add_parser("deliver", help="send what is due now, in this process, and exit")
+        prune = actions.add_parser(
+            "prune", help="delete delivered deliveries older than the retention (pending and dead ones stay)"
+        )
+        prune.add_argument(
+            "--days",
+            type=_days,
+            metavar="N",
+            help="delivered more than N days ago (default: ORCHESTRA_OUTBOX_RETENTION_DAYS, 30)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, "_" + options["action"])(options)
@@ -127,3 +149,13 @@ class Command(OrchestraCommand):
 
     def _deliver(self, options: dict[str, Any]) -> None:
         self.stdout.write(f"delivered {deliver_due()}")
+
+    def _prune(self, options: dict[str, Any]) -> None:
+        days = options.get("days")
+        if days is None:
+            days = float(conf.get("ORCHESTRA_OUTBOX_RETENTION_DAYS"))
+            if days <= 0:
+                self.stdout.write("ORCHESTRA_OUTBOX_RETENTION_DAYS is 0: deliveries are kept; give --days N to prune")
+                return
+        removed = prune(timedelta(days=days))
+        self.stdout.write(f"removed {removed} deliveries delivered more than {days:g} days ago")
