@@ -532,7 +532,7 @@ def due_plan() -> str:
     from orchestra.models import Delivery
 
     at = Delivery._meta.get_field("next_attempt_at").get_db_prep_value(timezone.now(), connection)
-    params = ["pending", at, at, "pending", 1]
+    params = [at, at, 1]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("EXPLAIN (COSTS OFF) " + _due_sql(connection.vendor), params)
