@@ -34,7 +34,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -399,7 +399,16 @@ class Bulk:
     def insert(self, specs: list[Spec]) -> None:
         from django.db import transaction
 
-        from orchestra.models import Event, Iteration, Project, Step, Task, TaskAssignment, WorkflowVersion
+        from orchestra.models import (
+            Event,
+            Iteration,
+            LedgerHead,
+            Project,
+            Step,
+            Task,
+            TaskAssignment,
+            WorkflowVersion,
+        )
 
         version = WorkflowVersion.objects.get(workflow__slug=WORKFLOW, slug=VERSION)
         self.steps = dict(Step.objects.filter(version=version).values_list("slug", "id"))
@@ -432,9 +441,11 @@ class Bulk:
                     (Task, out.tasks),
                     (TaskAssignment, out.seats),
                     (Iteration, out.iterations),
-                    (Event, out.events),
                 ):
                     model.objects.bulk_create(rows, batch_size=2000)
+                heads = _chain(out.events)  # the events' task ids are known now
+                Event.objects.bulk_create(out.events, batch_size=2000)
+                LedgerHead.objects.bulk_create(heads)
 
     def _expand(self, project: Any, spec: Spec, out: _Rows) -> None:
         """Play the project's history: tasks, seats, iterations and events, each at its time."""
@@ -694,6 +705,32 @@ class _Play:
         self.out.events += sorted(self.events, key=lambda e: e.at)
 
 
+def _chain(events: list[Any]) -> list[Any]:
+    """Each project's events (in the order played) as its audit ledger chain: seq, prev_hash and hash, as
+    orchestra.events.log writes them; returns the chains' heads."""
+    from orchestra.engine.ledger import GENESIS, Content, chain_hashes
+    from orchestra.models import LedgerHead
+
+    by_project: dict[int, list[Any]] = defaultdict(list)
+    for event in events:
+        if event.task is not None:
+            event.task_id = event.task.pk
+        by_project[event.project_id].append(event)
+    heads = []
+    for project_id, rows in by_project.items():
+        contents = [
+            Content(
+                e.at, e.actor_user_id, e.actor, e.action, e.project_id, e.task_id, e.from_status, e.to_status, e.data
+            )
+            for e in rows
+        ]
+        links = chain_hashes(contents, GENESIS)
+        for seq, (event, (prev, own)) in enumerate(zip(rows, links, strict=True), start=1):
+            event.seq, event.prev_hash, event.hash = seq, prev, own
+        heads.append(LedgerHead(chain=project_id, seq=len(rows), hash=links[-1][1]))
+    return heads
+
+
 def build(tasks: int, assignments: int, seed: int) -> Built:
     """The whole database; returns the ground truth the pages are checked against."""
     from django.conf import settings
@@ -836,7 +873,7 @@ def _project_page(built: Built, task_ids: list[int]) -> Page:
         shown = sorted(re.findall(r"data-task-status>([^<]*)</span>", html))
         if shown != statuses:
             return f"task statuses {shown}, expected {statuses}"
-        timeline = html.count("<li><time ")
+        timeline = len(re.findall(r'<li id="event-\d+" data-seq=', html))
         if timeline != events:
             return f"{timeline} events in the timeline, expected {events}"
         shown_its = html.count("<li data-iteration=")
@@ -850,7 +887,9 @@ def _project_page(built: Built, task_ids: list[int]) -> Page:
 def _timer(built: Built) -> Page:
     from orchestra.models import TaskAssignment
 
-    held = min(100, TaskAssignment.objects.filter(worker_id=built.bench.worker_id, status="Processing").count())
+    # Seats in the worker's hands, less those of ended projects (their tasks are Aborted: no place for time).
+    seats = TaskAssignment.objects.filter(worker_id=built.bench.worker_id, status="Processing")
+    held = min(100, seats.exclude(task__status="Aborted").count())
 
     def check(url: str, html: str) -> str | None:
         options = len(re.findall(r'<option value="\d+"', html))

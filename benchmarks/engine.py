@@ -341,14 +341,24 @@ class Simple(Workload):
         self.page.close()
 
 
+def _article(text: str) -> dict[str, Any]:
+    """What the reporter's form asks for: the article (50 characters or more) and at least one source."""
+    return {
+        "article": f"{text}: the mayor's race is the most expensive in the city's history.",
+        "sources": [{"name": "A"}],
+    }
+
+
 class Journalism(Workload):
     name = "journalism"
     description = (
-        "B12 journalism_workflow, six sample users, one return on each reviewed step (no photos uploaded:"
-        " photo_adjustment returns {'photos': []})"
+        "B12 journalism_workflow, six sample users, one return on each reviewed step (a 64x48 photo is"
+        " uploaded, which photo_adjustment greyscales)"
     )
 
     def setup(self, home: Path) -> None:
+        from PIL import Image
+
         from orchestra.services.workers import worker_get
         from orchestra.services.workflows import workflow_load, workflow_load_sample_data
 
@@ -358,6 +368,9 @@ class Journalism(Workload):
             key: worker_get(f"journalism-{key}")
             for key in ("editor", "reporter-1", "reporter-2", "photographer-1", "photographer-2", "copy-editor")
         }
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, format="PNG")
+        self.png = buffer.getvalue()
 
     def _reviewed(self, entry: str, reviewer: str, first: dict[str, Any], final: dict[str, Any]) -> None:
         from orchestra.services.tasks import task_pull, task_return, task_submit
@@ -372,6 +385,7 @@ class Journalism(Workload):
         REC.call("task_submit", task_submit, task_id=draft.task_id, worker=boss, data=final, command="accept")
 
     def run_one(self, i: int) -> int:
+        from orchestra import files
         from orchestra.services.projects import project_create
         from orchestra.services.tasks import task_pull, task_submit
 
@@ -387,12 +401,20 @@ class Journalism(Workload):
         )
         editor = self.w["editor"]
         plan = REC.call("task_pull", task_pull, worker=editor, role="entry_level")
-        REC.call("task_submit", task_submit, task_id=plan.task_id, worker=editor, data={"story": "s", "angle": "a"})
-        self._reviewed("reporter-1", "reporter-2", {"article": "First draft"}, {"article": "Final"})
-        self._reviewed("photographer-1", "photographer-2", {"photos": []}, {"photos": []})  # runs photo_adjustment
+        story = {"story": "s", "angle": "a", "section": "news"}
+        REC.call("task_submit", task_submit, task_id=plan.task_id, worker=editor, data=story)
+        self._reviewed("reporter-1", "reporter-2", _article("First draft"), _article("Final"))
+        # The photographer's upload: one small picture in the project's raw photos folder (what the task
+        # form would store), which photo_adjustment then greyscales.
+        photo = f"journalism/project-{project.pk}/raw_photos/photo.png"
+        files.save_file(photo, self.png)
+        photos = {"photos": [{"name": photo, "url": files.file_url(photo)}]}
+        self._reviewed("photographer-1", "photographer-2", photos, photos)  # then photo_adjustment runs
         copy = self.w["copy-editor"]
         task = REC.call("task_pull", task_pull, worker=copy, role="entry_level")
-        REC.call("task_submit", task_submit, task_id=task.task_id, worker=copy, data={"headline": "H", "captions": {}})
+        adjusted = f"journalism/project-{project.pk}/adjusted_photos/photo.png"
+        final = {"headline": "H", "captions": [{"name": adjusted, "caption": "c"}], "ready_to_publish": True}
+        REC.call("task_submit", task_submit, task_id=task.task_id, worker=copy, data=final)
         return project.pk
 
 
