@@ -196,6 +196,22 @@ class SeenSignatureAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(models.StoredFile)
+class StoredFileAdmin(admin.ModelAdmin):
+    """Which project each stored file belongs to (who may download it); written by the file store."""
+
+    list_display = ["name", "project", "created_at"]
+    list_select_related = ["project"]
+    search_fields = ["name"]
+    raw_id_fields = ["project"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(models.WorkflowObject)
 class WorkflowObjectAdmin(admin.ModelAdmin):
     """Task-list objects, read-only: decisions about them go through the Holding Pen (services)."""

@@ -2,7 +2,9 @@
 
 B12's examples kept articles and photos in Google Drive; ours keep them here, so the demo runs offline.
 Files live in Django's ``default_storage`` (``MEDIA_ROOT`` by default) under a ``files/`` prefix and are
-served by the ``orchestra:stored_file`` view at ``<ORCHESTRA_URL>/orchestra/files/<name>``.
+served by the ``orchestra:stored_file`` view at ``<ORCHESTRA_URL>/orchestra/files/<name>`` to signed-in
+people: a file saved for a project's work (an upload, or a file its machine step saved) only to the project's
+workers (anyone holding a seat on one of its tasks) and project admins.
 
 Names are relative, ``/``-separated paths such as ``journalism/project-7/raw_photos/cat.jpg``. Absolute
 paths, ``..`` and ``.`` parts, empty parts, backslashes and control characters are refused with a
@@ -13,6 +15,9 @@ raising ``FileNotFoundError``) and the marker itself is never listed.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
 
@@ -31,12 +36,17 @@ __all__ = [
     "list_folder",
     "make_folder",
     "open_file",
+    "owner_of",
     "read_file",
     "save_file",
+    "working_on",
 ]
 
 _PREFIX = "files/"
 _KEEP = ".keep"
+_MAX_NAME = 1000  # StoredFile.name
+# The project whose work is running in this thread (a machine step): what the files it saves belong to.
+_working_on: ContextVar[int | None] = ContextVar("orchestra_files_project", default=None)
 _DEMO_DIR = Path(__file__).parent / "static" / "orchestra" / "demo"
 
 
@@ -50,6 +60,8 @@ def _clean(name: str, *, what: str = "file name") -> str:
         raise ValueError(f"{what} {name!r} contains a backslash; separate folders with '/'")
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
         raise ValueError(f"{what} {name!r} contains a control character")
+    if len(name) > _MAX_NAME:
+        raise ValueError(f"{what} is {len(name)} characters long; at most {_MAX_NAME} are allowed")
     parts = name.split("/")
     if ".." in parts:
         raise ValueError(f"{what} {name!r} contains '..'; names may not leave the file store")
@@ -74,8 +86,35 @@ def _is_folder(path: str) -> bool:
     return True
 
 
-def save_file(name: str, content: bytes) -> str:
-    """Store `content` under `name`, replacing any file of that name; return the name."""
+@contextlib.contextmanager
+def working_on(project_id: int | None) -> Iterator[None]:
+    """Files saved inside belong to `project_id` (the executors wrap each machine step in this)."""
+    token = _working_on.set(project_id)
+    try:
+        yield
+    finally:
+        _working_on.reset(token)
+
+
+def owner_of(name: str) -> int | None:
+    """The project a stored file belongs to, or None if it was saved outside any project's work."""
+    from orchestra.models import StoredFile
+
+    return StoredFile.objects.filter(name=_clean(name)).values_list("project_id", flat=True).first()
+
+
+def _record_owner(name: str, project_id: int | None) -> None:
+    from orchestra.models import StoredFile
+
+    if project_id is not None:
+        StoredFile.objects.update_or_create(name=name, defaults={"project_id": project_id})
+
+
+def save_file(name: str, content: bytes, *, project_id: int | None = None) -> str:
+    """Store `content` under `name`, replacing any file of that name; return the name.
+
+    The file belongs to `project_id`, by default the project whose machine step is running (`working_on`),
+    and is then served only to the people working on that project (see the `stored_file` view)."""
     path = _path(name)
     if name.rsplit("/", 1)[-1] == _KEEP:
         raise ValueError(f"file name {name!r} is reserved for folder markers; choose another name")
@@ -87,6 +126,7 @@ def save_file(name: str, content: bytes) -> str:
     if saved != path:  # another writer created the same name between our delete and save
         default_storage.delete(saved)
         raise FileExistsError(f"file {name!r} was written concurrently by someone else; save it again")
+    _record_owner(name, project_id if project_id is not None else _working_on.get())
     return name
 
 
@@ -122,6 +162,9 @@ def delete_file(name: str) -> bool:
     if name.rsplit("/", 1)[-1] == _KEEP or not default_storage.exists(path) or _is_folder(path):
         return False
     default_storage.delete(path)
+    from orchestra.models import StoredFile
+
+    StoredFile.objects.filter(name=name).delete()
     return True
 
 

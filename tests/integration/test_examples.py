@@ -166,16 +166,26 @@ def test_files_folders(media: Path) -> None:
     assert files.read_file("album/inner/c.jpg") == b"c"
 
 
+@pytest.mark.django_db(transaction=True)  # a FileResponse's close ends the request, as a server's would
 def test_file_url_and_the_stored_file_view(media: Path, client: Any) -> None:
-    files.save_file("docs/my notes.txt", b"hello")
+    from orchestra.services.workers import worker_create
+
+    files.save_file("docs/my notes.txt", b"hello")  # saved outside any project's work: any signed-in worker
     url = files.file_url("docs/my notes.txt")
     assert url == "http://testserver/orchestra/files/docs/my%20notes.txt"
-    response = client.get(url.removeprefix("http://testserver"))
+    path = url.removeprefix("http://testserver")
+    response = client.get(path)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]  # not anonymously
+    worker_create(username="ann", password="pw")
+    client.login(username="ann", password="pw")
+    response = client.get(path)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"hello"
     response.close()
     assert client.get("/orchestra/files/docs/missing.txt").status_code == 404
     assert client.get("/orchestra/files/docs/../../secret").status_code == 404
+    with pytest.raises(ValueError, match="at most 1000 are allowed"):
+        files.save_file("x" * 1001, b"")
 
 
 def test_demo_gallery_images_are_absolute_static_urls(settings: Any) -> None:
@@ -287,7 +297,12 @@ def test_create_documents_titles_the_article_with_the_project_description(media:
     assert files.read_file(untitled["article_document"]).startswith(b"# Untitled article\n")
 
 
+@pytest.mark.django_db(transaction=True)
 def test_autoadjust_photos_greyscales_and_shrinks_the_raw_photos(media: Path, client: Any) -> None:
+    from orchestra.services.workers import worker_create
+
+    worker_create(username="ann", password="pw")
+    client.login(username="ann", password="pw")  # stored files are served to signed-in people
     project_data = {"project_id": 7, "article_title": "Bridge reopens"}
     documents = create_documents(project_data, {})
     raw = documents["raw_photos_folder"]

@@ -481,6 +481,64 @@ def test_uploads_are_checked_stored_and_removed(client, tmp_path, media):
     assert [p["name"] for p in _task(project, "shoot").data["pics"]] == [saved[1]["name"]]
 
 
+def test_stored_files_are_served_only_to_the_projects_workers_and_admins(client, tmp_path, media):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+    from PIL import Image
+
+    from orchestra import files
+    from orchestra.models import StoredFile
+
+    shoot = human("shoot", review=NO_REVIEW, user_interface={"form": [{"name": "pic", "type": "image"}]})
+    # A machine step that saves a file, as the journalism example's steps do.
+    notes = machine("notes", function="save_notes")
+    load(tmp_path, [notes, shoot], slug="up")
+    for name in ("ann", "bob", "cat"):
+        worker_create(username=name, password="pw")
+    worker_create(username="root", password="pw", superuser=True)
+    project, other = (project_create(workflow_slug="up", version_slug="v1") for _ in range(2))
+    task = _task(project, "shoot")
+    task_assign(task_id=task.pk, worker="ann")
+    task_assign(task_id=_task(other, "shoot").pk, worker="bob")  # bob works on the other project only
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), "red").save(buffer, format="PNG")
+    upload = SimpleUploadedFile("cat.png", buffer.getvalue(), content_type="image/png")
+    assert (
+        _login(client, "ann").post(f"/orchestra/app/tasks/{task.pk}/", {"action": "save", "pic": upload}).status_code
+        == 302
+    )
+    uploaded = TaskAssignment.objects.get(task=task).in_progress_task_data["pic"]["url"]
+    saved_by_step = files.file_url(f"notes/project-{project.pk}.txt")
+    files.save_file("shared/readme.txt", b"for everyone")  # saved outside any project's work
+    assert {f.name: f.project_id for f in StoredFile.objects.all()} == {
+        f"notes/project-{project.pk}.txt": project.pk,
+        f"notes/project-{other.pk}.txt": other.pk,
+        uploaded.split("/orchestra/files/", 1)[1]: project.pk,
+    }
+
+    def status(username: str | None, url: str) -> int:
+        browser = Client()
+        if username:
+            _login(browser, username)
+        response = browser.get(url.removeprefix("http://testserver"))
+        response.close()
+        return response.status_code
+
+    shared = files.file_url("shared/readme.txt")
+    for url in (uploaded, saved_by_step):
+        assert status("ann", url) == 200  # holds a seat on the project
+        assert status("root", url) == 200  # a project admin
+        assert status("bob", url) == 404  # works on another project: as if there were no such file
+        assert status("cat", url) == 404  # works on nothing
+        assert status(None, url) == 302  # not signed in: the login page
+    assert status("cat", shared) == 200 and status(None, shared) == 302
+    assert status("bob", files.file_url(f"notes/project-{other.pk}.txt")) == 200
+    files.delete_file(f"notes/project-{project.pk}.txt")
+    assert not StoredFile.objects.filter(name=f"notes/project-{project.pk}.txt").exists()
+
+
 def test_who_is_no_worker(client, wf):
     from django.contrib.auth import get_user_model
 

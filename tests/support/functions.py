@@ -55,3 +55,11 @@ def runs_long(project_data: dict[str, Any], prerequisites: dict[str, Any], *, se
 
 
 RAN_TO_THE_END: list[int] = []
+
+
+def save_notes(project_data: dict[str, Any], prerequisites: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Saves a file in the file store, as the journalism example's steps do (it belongs to the project)."""
+    from orchestra import files
+
+    name = files.save_file(f"notes/project-{project_data['project_id']}.txt", b"notes")
+    return {"notes": files.file_url(name)}

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connections
 
-from orchestra import conf
+from orchestra import conf, files
 from orchestra.engine.errors import Conflict, OrchestraError
 from orchestra.engine.lifecycle import StepKind
 from orchestra.services._progress import Claim
@@ -45,6 +45,7 @@ def run_claim(claim: Claim) -> None:
 def execute(claim: Claim, watchdog: Watchdog | None = None) -> None:
     """Run `claim`'s step and record the outcome. A refused result (lost lease) is logged, not raised."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(files.working_on(claim.project_id))  # files the step saves belong to its project
         try:
             spec = machine_run_spec(claim)
             step = spec.step

@@ -2,6 +2,7 @@
 
 from orchestra.models.access import ApiKey, PersonalToken, SeenSignature
 from orchestra.models.events import Event, LedgerHead
+from orchestra.models.files import StoredFile
 from orchestra.models.objects import WorkflowObject
 from orchestra.models.outbox import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Subscription
 from orchestra.models.projects import Iteration, Project, Task, TaskAssignment
@@ -25,6 +26,7 @@ __all__ = [
     "RunStatus",
     "SeenSignature",
     "Step",
+    "StoredFile",
     "Subscription",
     "Task",
     "TaskAssignment",

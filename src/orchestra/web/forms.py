@@ -68,13 +68,13 @@ def _safe_filename(filename: str) -> str:
     return f"{stem[:80]}.{ext}" if ext else stem[:80]
 
 
-def _store(folder: str, upload: UploadedFile) -> dict[str, Any]:
+def _store(folder: str, upload: UploadedFile, project_id: int) -> dict[str, Any]:
     filename = _safe_filename(upload.name or "file")
     stem, dot, ext = filename.rpartition(".")
     name, counter = f"{folder}/{filename}", 2
     while files.file_exists(name):
         name, counter = f"{folder}/{stem or filename}-{counter}{dot}{ext}", counter + 1
-    files.save_file(name, upload.read())
+    files.save_file(name, upload.read(), project_id=project_id)
     content_type = upload.content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     return {
         "name": name,
@@ -115,7 +115,7 @@ def _files(
             return kept if field_def.multiple else (kept[0] if kept else None)
         files.make_folder(folder)
         for upload in new if field_def.multiple else new[:1]:
-            entry = _store(folder, upload)
+            entry = _store(folder, upload, project_id)
             uploads.stored.append(entry["name"])
             kept.append(entry)
         if not field_def.multiple:
