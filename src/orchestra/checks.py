@@ -22,4 +22,16 @@ def check_executor(app_configs: Any, **kwargs: Any) -> list[Error]:
                 id="orchestra.E001",
             )
         ]
+    if executor == "celery":
+        try:
+            import celery  # noqa: F401
+        except ImportError:
+            return [
+                Error(
+                    "ORCHESTRA_EXECUTOR is 'celery', but Celery is not installed",
+                    hint="pip install 'orchestra[celery]' (Celery and the Redis client), or set"
+                    " ORCHESTRA_EXECUTOR=local to run machine steps in Orchestra's own processes.",
+                    id="orchestra.E002",
+                )
+            ]
     return []

@@ -110,3 +110,17 @@ def test_serve_load_examples_serves_the_app_and_prints_logins(env):
     assert f"Orchestra is running at http://127.0.0.1:{port}/orchestra/" in output
     for login in ("demo", "journalism-editor", "journalism-copy-editor", "admin"):
         assert login in output
+
+
+def test_orchestra_check_names_a_bad_executor_and_a_missing_celery(settings, monkeypatch):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.ORCHESTRA_EXECUTOR = "threads"
+    with pytest.raises(SystemCheckError, match=r"(?s)orchestra.E001.*'threads'.*one of: local, eager, celery"):
+        call_command("check")
+    settings.ORCHESTRA_EXECUTOR = "celery"
+    call_command("check")  # installed here
+    monkeypatch.setitem(sys.modules, "celery", None)  # as on a machine without it: `import celery` fails
+    with pytest.raises(SystemCheckError, match=r"(?s)orchestra.E002.*Celery is not installed.*orchestra\[celery\]"):
+        call_command("check")
