@@ -107,7 +107,7 @@ def test_the_project_page_reads_the_same_number_of_queries_for_two_tasks_or_many
             _page(client, project)
         return len(queries)
 
-    assert count(done) == count(busy) <= 13
+    assert count(done) == count(busy) <= 11  # the lineage reuses the page's tasks and seats
 
 
 def test_notifications_are_saved_and_shown_as_saved(client, done):

@@ -140,19 +140,27 @@ def history(project_id: int, limit: int = 200, before_seq: int | None = None) ->
     return [_jsonable(_row(v)) for v in rows]
 
 
-def lineage(project: Project) -> list[dict[str, Any]]:
+def lineage(
+    project: Project,
+    *,
+    tasks: dict[str, Task] | None = None,
+    seats: dict[int, list[TaskAssignment]] | None = None,
+) -> list[dict[str, Any]]:
     """For each task in step order: its inputs (the outputs it was given, by step, with their hashes), who or
-    what produced its output and when, and the output's hash. Four queries whatever the project's size."""
+    what produced its output and when, and the output's hash. Four queries whatever the project's size; two
+    when the caller has read the project's tasks (by step slug) and seats (by task id, in level order)."""
     from orchestra.services._base import compiled
 
     cv = compiled(project.version)
     steps = {s.slug: s for s in cv.definition.steps}
-    tasks = {t.step.slug: t for t in Task.objects.filter(project_id=project.pk).select_related("step")}
-    seats: dict[int, list[TaskAssignment]] = {}
-    for seat in (
-        TaskAssignment.objects.filter(task__project_id=project.pk).select_related("worker__user").order_by("level")
-    ):
-        seats.setdefault(seat.task_id, []).append(seat)
+    if tasks is None:
+        tasks = {t.step.slug: t for t in Task.objects.filter(project_id=project.pk).select_related("step")}
+    if seats is None:
+        seats = {}
+        for seat in (
+            TaskAssignment.objects.filter(task__project_id=project.pk).select_related("worker__user").order_by("level")
+        ):
+            seats.setdefault(seat.task_id, []).append(seat)
     done: dict[int, Event] = {}
     for event in Event.objects.filter(
         project_id=project.pk, action__in=_DONE_ACTIONS, to_status=TaskStatus.COMPLETE

@@ -174,7 +174,8 @@ def project_page(project_id: int, *, event_limit: int = 200) -> ProjectPage:
     ):
         iterations.setdefault(it.assignment_id, []).append(it)
     events = list(Event.objects.filter(project_id=project.pk).order_by("-seq")[:event_limit])
-    return ProjectPage(project, cv, by_slug, seats, iterations, events, lineage(project), verify(project.pk))
+    history = lineage(project, tasks=by_slug, seats=seats)
+    return ProjectPage(project, cv, by_slug, seats, iterations, events, history, verify(project.pk))
 
 
 def workflows_page() -> list[dict[str, Any]]:
