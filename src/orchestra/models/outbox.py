@@ -87,6 +87,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "deliveries"
         indexes = [
             # The claim walks pending rows in id order: with this it never touches the delivered history.
             models.Index(fields=["id"], condition=models.Q(status="pending"), name="orchestra_delivery_due"),
