@@ -316,17 +316,21 @@ _pruned_at = 0.0  # time.monotonic() of this process's last automatic prune
 _prune_lock = threading.Lock()
 
 
+def retention() -> timedelta | None:
+    """How long delivered deliveries are kept (ORCHESTRA_OUTBOX_RETENTION_DAYS); None: forever."""
+    days = float(conf.get("ORCHESTRA_OUTBOX_RETENTION_DAYS"))
+    return timedelta(days=days) if days > 0 else None
+
+
 def prune(older_than: timedelta | None = None, *, now: datetime | None = None) -> int:
-    """Delete delivered deliveries (and their attempts) delivered more than `older_than` ago (default:
-    ORCHESTRA_OUTBOX_RETENTION_DAYS; 0 keeps them forever); returns how many. Pending deliveries and dead
-    letters are never pruned: a dead letter stays until someone redelivers it. Events are not touched.
+    """Delete delivered deliveries (and their attempts) delivered more than `older_than` ago (default: the
+    `retention()`; none when that is forever); returns how many. Pending deliveries and dead letters are
+    never pruned: a dead letter stays until someone redelivers it. Events are not touched.
 
     In batches of PRUNE_BATCH, each its own transaction, oldest first (a partial index on delivered_at)."""
+    older_than = older_than or retention()
     if older_than is None:
-        days = float(conf.get("ORCHESTRA_OUTBOX_RETENTION_DAYS"))
-        if days <= 0:
-            return 0
-        older_than = timedelta(days=days)
+        return 0
     cutoff = (now or timezone.now()) - older_than
     conn = db()
     deliveries, attempts = quote(Delivery._meta.db_table), quote(DeliveryAttempt._meta.db_table)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from django.db.models import Count, Q, QuerySet
 
+from orchestra import files
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound
 from orchestra.engine.lifecycle import (
@@ -98,6 +99,30 @@ def task_page(task_id: int, worker: Worker, *, is_project_admin: bool) -> TaskPa
         actions = [a.value for a in _WORKER_ACTIONS[mine.level > 0] if a in allowed]
     inputs = prerequisites(task.project_id, cv, step.slug)
     return TaskPage(task, step, cv, seats, mine, iterations, inputs, names, actions)
+
+
+def stored_file(name: str, worker: Worker | None, *, is_project_admin: bool) -> IO[bytes]:
+    """A file of the file store opened for reading, for someone who may see it; the caller closes it.
+
+    A file that belongs to a project (an upload, or what its machine step saved) is for project admins and
+    the workers holding a seat on one of the project's tasks; a file saved outside any project's work for any
+    worker. Anyone else gets NotFound, the same answer as for a file that does not exist. Two queries."""
+    missing = NotFound(f"no stored file {name!r}", name=name)
+    try:
+        project_id = files.owner_of(name)
+    except ValueError:
+        raise missing from None
+    if not is_project_admin:
+        if worker is None:
+            raise missing
+        if project_id is not None and not (
+            TaskAssignment.objects.filter(worker=worker, task__project_id=project_id).exists()
+        ):
+            raise missing
+    try:
+        return files.open_file(name)
+    except (FileNotFoundError, ValueError):
+        raise missing from None
 
 
 # --- project admin pages -----------------------------------------------------------------------------

@@ -6,9 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from orchestra import conf
 from orchestra.events.catalogue import EVENT_TYPES
-from orchestra.events.outbox import deliver_due, prune
+from orchestra.events.outbox import deliver_due, prune, retention
 from orchestra.management.commands._base import OrchestraCommand
 from orchestra.models import Delivery, Subscription
 from orchestra.services.subscriptions import (
@@ -151,11 +150,10 @@ class Command(OrchestraCommand):
         self.stdout.write(f"delivered {deliver_due()}")
 
     def _prune(self, options: dict[str, Any]) -> None:
-        days = options.get("days")
-        if days is None:
-            days = float(conf.get("ORCHESTRA_OUTBOX_RETENTION_DAYS"))
-            if days <= 0:
-                self.stdout.write("ORCHESTRA_OUTBOX_RETENTION_DAYS is 0: deliveries are kept; give --days N to prune")
-                return
-        removed = prune(timedelta(days=days))
+        older_than = timedelta(days=options["days"]) if options.get("days") else retention()
+        if older_than is None:
+            self.stdout.write("ORCHESTRA_OUTBOX_RETENTION_DAYS is 0: deliveries are kept; give --days N to prune")
+            return
+        removed = prune(older_than)
+        days = older_than / timedelta(days=1)
         self.stdout.write(f"removed {removed} deliveries delivered more than {days:g} days ago")
