@@ -85,7 +85,11 @@ def database_from_url(url: str | None) -> dict[str, object]:
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-    elif config["ENGINE"] == "django.db.backends.postgresql" and _env_bool("ORCHESTRA_DATABASE_PREPARED", True):
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip while the connection is quiet
+        # (orchestra/db/postgresql/base.py).
+        config["ENGINE"] = "orchestra.db.postgresql"
+    if config["ENGINE"] == "orchestra.db.postgresql" and _env_bool("ORCHESTRA_DATABASE_PREPARED", True):
         # Parameters bound by the server, and a statement run twice on a connection prepared there: the
         # API's reads spent more time in PostgreSQL's planner than in running them (project_information:
         # 1.8 ms of planning for 0.4 ms of execution; 2.1 -> 1.0 ms per call prepared). Off (0) behind a

@@ -1,0 +1,1 @@
+"""Database backends: Django's own, with what Orchestra's standalone settings need on top."""
