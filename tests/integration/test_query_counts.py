@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from orchestra.events import log
 from orchestra.execution.runner import drain
 from orchestra.models import Task, Worker
 from orchestra.selectors.projects import project_information
@@ -116,3 +117,26 @@ def test_home_page_query_count_does_not_grow_with_projects(tmp_path, client):
     assert response.status_code == 200
     assert b"p14" in response.content and b"Workflow wf" in response.content
     assert len(queries) == one == 3
+
+
+def test_a_process_that_did_not_append_last_pays_no_more(tmp_path):
+    """Under a multi-process server the previous change to a project often came from another process, so this
+    one's memory of the project's ledger head is missing or stale. The head is read with the project's lock,
+    so the call still moves it with one compare-and-set: the same statements either way."""
+    load(tmp_path, [human("h", review=NO_REVIEW)])
+    ann = worker_create(username="ann")
+
+    def pull_and_submit(forget: bool) -> list[int]:
+        project_create(workflow_slug="wf", version_slug="v1")
+        if forget:
+            log._heads_seen.clear()  # what a process that has not touched this project remembers
+        held = []
+        counts = [count(lambda: held.append(task_pull(worker=ann, role="entry_level")))]
+        if forget:
+            log._heads_seen.clear()
+        counts.append(count(lambda: task_submit(task_id=held[0].task_id, worker=ann, data={})))
+        return counts
+
+    remembered = pull_and_submit(forget=False)
+    forgotten = pull_and_submit(forget=True)
+    assert forgotten == remembered, (forgotten, remembered)

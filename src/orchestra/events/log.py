@@ -135,6 +135,15 @@ _seen_lock = threading.Lock()
 _MAX_HEADS_SEEN = 10_000
 
 
+def saw_head(chain: int, seq: int, hash_: str) -> None:
+    """A head read with its project (services._loading.project_of_task): the next append to that chain tries
+    it first. A head read before a concurrent append only costs that append its compare-and-set."""
+    with _seen_lock:
+        if len(_heads_seen) > _MAX_HEADS_SEEN:
+            _heads_seen.clear()
+        _heads_seen[chain] = (seq, hash_)
+
+
 def _subscriptions(conn: BaseDatabaseWrapper, generation: Any) -> list[_Sub]:
     global _subs_seen
     seen_generation, subs = _subs_seen

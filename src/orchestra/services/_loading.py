@@ -14,7 +14,8 @@ from django.db.models import Field, JSONField, Model, UUIDField
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
-from orchestra.models import Project, Task, Worker, WorkflowVersion
+from orchestra.events.log import saw_head
+from orchestra.models import LedgerHead, Project, Task, Worker, WorkflowVersion
 from orchestra.services._base import CompiledVersion, compiled, db, quote
 
 M = TypeVar("M", bound=Model)
@@ -206,22 +207,29 @@ def _project_of_task_sql(vendor: str, lock: str) -> str:
     clause = _LOCKS[lock] if vendor == "postgresql" else ""
     columns = ", ".join(f"p.{quote(f.column)}" for f in _ordered(Project, PROJECT_FIELDS))
     return (
-        f"SELECT {columns}, v.digest, v.workflow_id FROM {table(Project)} p"
+        f"SELECT {columns}, v.digest, v.workflow_id, h.seq, h.hash FROM {table(Project)} p"
         f" JOIN {table(WorkflowVersion)} v ON v.id = p.version_id"
+        f" LEFT JOIN {table(LedgerHead)} h ON h.chain = p.id"
         f" WHERE p.id = (SELECT project_id FROM {table(Task)} WHERE id = %s){clause}"
     )
 
 
 def project_of_task(task_id: int, *, lock: str) -> Project | None:
     """The task's project with its version's digest and workflow, locked on PostgreSQL ("update": for
-    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers."""
+    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers.
+
+    The project's ledger head comes with it, so the call's events move the head with one compare-and-set
+    even when another process appended to the chain last (under gunicorn, every other request or so: the
+    head this process remembered was missing or stale, and the append read and locked the heads again)."""
     conn = db()
     with conn.cursor() as cursor:
         cursor.execute(_project_of_task_sql(conn.vendor, lock), [task_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    *values, digest, workflow_id = row
+    *values, digest, workflow_id, head_seq, head_hash = row
+    if head_seq is not None:
+        saw_head(values[0], head_seq, head_hash)
     (project,) = _build(Project, _ordered(Project, PROJECT_FIELDS), [tuple(values)], conn)
     project.version = WorkflowVersion.from_db(
         conn.alias, ["id", "workflow_id", "digest"], [project.version_id, workflow_id, digest]
