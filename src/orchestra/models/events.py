@@ -15,8 +15,9 @@ class Event(models.Model):
     actor = models.CharField(max_length=200)
     action = models.CharField(max_length=64)
     # PROTECT: a project or task with history cannot be deleted (its events are its audit trail).
+    # No index of its own: orchestra_event_chain (project, seq) serves every lookup by project.
     project = models.ForeignKey(
-        "orchestra.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+        "orchestra.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="events", db_index=False
     )
     task = models.ForeignKey("orchestra.Task", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=32, blank=True)

@@ -26,7 +26,10 @@ class Project(models.Model):
 
 
 class Task(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    # No index of its own on project, task (assignments) or worker (assignments), nor on the events' project:
+    # each is the first column of a unique constraint or index below, which serves the same lookups, and every
+    # insert paid for the extra index in pages written (SQLite's checkpoints, PostgreSQL's WAL).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     step = models.ForeignKey("orchestra.Step", on_delete=models.PROTECT, related_name="tasks")
     status = models.CharField(max_length=32, choices=choices(TaskStatus), default=TaskStatus.AWAITING_PROCESSING)
     # The task's output so far: the last submitted data for human steps, the result for automated ones.
@@ -52,8 +55,8 @@ class Task(models.Model):
 
 
 class TaskAssignment(models.Model):
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
-    worker = models.ForeignKey("orchestra.Worker", on_delete=models.PROTECT, related_name="assignments")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    worker = models.ForeignKey("orchestra.Worker", on_delete=models.PROTECT, related_name="assignments", db_index=False)
     # B12's assignment_counter: 0 is the entry-level worker, k the k-th reviewer.
     level = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=choices(AssignmentStatus), default=AssignmentStatus.PROCESSING)
