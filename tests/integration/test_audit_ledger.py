@@ -487,3 +487,33 @@ def test_threads_appending_to_different_projects_keep_each_chain_whole(tmp_path)
         assert sum(e.action == "task_saved" for e in rows) == 10
     ok, output = audit("verify")
     assert ok, output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_moved_by_another_process_is_continued_not_forked(workflow):
+    """This process remembers the project's head after its own change; another process (the CLI) then appends
+    to the chain. The next change here finds its remembered head stale, appends after the other process's
+    events (on PostgreSQL the head's move and the insert are one statement, which inserts nothing when the
+    head has moved), and the chain verifies."""
+    project = project_create(workflow_slug="wf", version_slug="v1")
+    write = Task.objects.get(project=project, step__slug="write")
+    task_assign(task_id=write.pk, worker="ann", actor="admin")
+    pause = (
+        "from orchestra.services.projects import project_pause, project_resume;"
+        f"project_pause(project_id={project.pk}, actor='other-process');"
+        f"project_resume(project_id={project.pk}, actor='other-process')"
+    )
+    done = cli("shell", "-c", pause)
+    assert done.returncode == 0, done.stderr
+    before = Event.objects.filter(project=project).count()
+
+    # project_end locks the project itself (not through project_of_task), so it appends from the stale memory.
+    from orchestra.services.projects import project_end
+
+    project_end(project_id=project.pk, actor="admin")
+    rows = events(project)
+    assert len(rows) > before
+    assert [e.seq for e in rows] == list(range(1, len(rows) + 1))
+    assert {e.actor for e in rows} >= {"other-process", "admin"}
+    ok, output = audit("verify", "--project", str(project.pk))
+    assert ok, output

@@ -98,6 +98,33 @@ def _head_cas_sql(vendor: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _append_sql(vendor: str, rows: int, new_chain: bool) -> str:
+    """PostgreSQL: the head's move (a compare-and-set, or a new chain's insert) and the events' insert in one
+    statement, returning the subscriptions' generation and the events' ids; no row if the compare-and-set found
+    the head moved (then nothing was inserted). One round trip and one statement fewer per transaction."""
+    table, head = quote(Event._meta.db_table), quote(LedgerHead._meta.db_table)
+    columns = ", ".join(quote(c) for c in _EVENT_COLUMNS)
+    if new_chain:
+        row = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+        move = f"INSERT INTO {head} ({quote('seq')}, {quote('hash')}, {quote('chain')}) VALUES (%s, %s, %s)"
+        events = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"
+    else:
+        # INSERT … SELECT, so the rows go in only if the head moved; the casts give the VALUES their types.
+        fields = {f.attname: f for f in Event._meta.concrete_fields}
+        row = "(" + ", ".join(f"CAST(%s AS {fields[c].db_type(db())})" for c in _EVENT_COLUMNS) + ")"
+        seq, hash_, chain = quote("seq"), quote("hash"), quote("chain")
+        move = f"UPDATE {head} SET {seq} = %s, {hash_} = %s WHERE {chain} = %s AND {seq} = %s AND {hash_} = %s"
+        events = (
+            f"INSERT INTO {table} ({columns}) SELECT * FROM (VALUES {', '.join([row] * rows)}) AS v"
+            " WHERE EXISTS (SELECT 1 FROM moved)"
+        )
+    return (
+        f"WITH moved AS ({move} RETURNING {_generation_sql()}), added AS ({events} RETURNING {quote('id')})"
+        f" SELECT moved.*, ARRAY(SELECT {quote('id')} FROM added ORDER BY {quote('id')}) FROM moved"
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _head_insert_sql(vendor: str) -> str:
     table = quote(LedgerHead._meta.db_table)
@@ -177,9 +204,10 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
     """Append one transaction's events (Tx.event tuples: at, actor_user_id, actor, action, project_id,
     task_id, from_status, to_status, data) to their chains, with their outbox rows.
 
-    The usual case, one chain this process appended to last, costs one statement besides the insert: a
-    compare-and-set of the head from what the process remembers, which also reads the subscriptions'
-    generation. Otherwise the heads are read (locked) and then moved on.
+    The usual case, one chain whose head this process knows (it appended last, or read the head with the
+    project: services._loading.project_of_task), costs one statement besides the insert: a compare-and-set of
+    the head, which also reads the subscriptions' generation. On PostgreSQL the two are one statement
+    (_append_sql). Otherwise the heads are read (locked) and then moved on.
     """
     conn = db()
     by_chain: dict[int, list[int]] = {}
@@ -188,27 +216,37 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
     chains = sorted(by_chain)
     links: dict[int, tuple[int, str, str]] = {}
     generation: Any = None
+    event_ids: list[int] | None = None
+    params: list[Any] | None = None
     done = False
+    combined = conn.vendor == "postgresql"
     with conn.cursor() as cursor:
         if len(chains) == 1:
             chain = chains[0]
             indices = by_chain[chain]
-            if rows[indices[0]][3] == "project_created":  # a new project: its chain starts here
+            chain_links: list[tuple[int, str, str]] | None = None
+            new_chain = rows[indices[0]][3] == "project_created"  # a new project: its chain starts here
+            if new_chain:
                 chain_links = _links(rows, indices, 0, GENESIS)
-                cursor.execute(_head_insert_sql(conn.vendor), [chain_links[-1][0], chain_links[-1][2], chain])
-                generation = tuple(cursor.fetchone())
-                links.update(zip(indices, chain_links, strict=True))
-                done = True
+                head = [chain_links[-1][0], chain_links[-1][2], chain]
             elif (seen := _heads_seen.get(chain)) is not None:
                 chain_links = _links(rows, indices, *seen)
-                cursor.execute(
-                    _head_cas_sql(conn.vendor), [chain_links[-1][0], chain_links[-1][2], chain, seen[0], seen[1]]
-                )
+                head = [chain_links[-1][0], chain_links[-1][2], chain, seen[0], seen[1]]
+            if chain_links is not None:
+                chain_links_by_row = dict(zip(indices, chain_links, strict=True))
+                if combined:
+                    params = _event_params(conn, rows, chain_links_by_row)
+                    cursor.execute(_append_sql(conn.vendor, len(rows), new_chain), head + params)
+                else:
+                    cursor.execute((_head_insert_sql if new_chain else _head_cas_sql)(conn.vendor), head)
                 found = cursor.fetchone()
                 if found is not None:
-                    generation = tuple(found)
-                    links.update(zip(indices, chain_links, strict=True))
+                    generation = tuple(found[:2])
+                    event_ids = list(found[2]) if combined else None
+                    links.update(chain_links_by_row)
                     done = True
+                else:
+                    params = None  # linked to a head that had moved: nothing was inserted
         if not done:
             lock = bool(conn.features.has_select_for_update)
             cursor.execute(_heads_sql(conn.vendor, len(chains), lock), chains)
@@ -236,21 +274,30 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
                 _heads_seen[chain] = (last[0], last[2])
 
         deliveries = _outbox(conn, rows, _subscriptions(conn, generation))
-        at_field, data_field = Event._meta.get_field("at"), Event._meta.get_field("data")
-        params: list[Any] = []
-        for i, row in enumerate(rows):
-            params += [at_field.get_db_prep_value(row[0], conn), *row[1:8], data_field.get_db_prep_value(row[8], conn)]
-            params += links[i]
-        sql = _insert_sql(Event._meta.db_table, _EVENT_COLUMNS, conn.vendor, len(rows), bool(deliveries))
-        cursor.execute(sql, params)
-        if not deliveries:
+        if event_ids is None:
+            params = _event_params(conn, rows, links)
+            sql = _insert_sql(Event._meta.db_table, _EVENT_COLUMNS, conn.vendor, len(rows), bool(deliveries))
+            cursor.execute(sql, params)
+            if not deliveries:
+                return
+            event_ids = [r[0] for r in cursor.fetchall()]
+        if not deliveries or params is None:
             return
-        event_ids = [r[0] for r in cursor.fetchall()]
         width = len(_EVENT_COLUMNS)
         _insert_deliveries(conn, cursor, deliveries, event_ids, [params[i * width] for i in range(len(rows))])
     from orchestra.events import outbox
 
     outbox.queued_in_transaction()
+
+
+def _event_params(conn: BaseDatabaseWrapper, rows: Sequence[tuple[Any, ...]], links: dict[int, Any]) -> list[Any]:
+    """The events' values in _EVENT_COLUMNS order, row after row."""
+    at_field, data_field = Event._meta.get_field("at"), Event._meta.get_field("data")
+    params: list[Any] = []
+    for i, row in enumerate(rows):
+        params += [at_field.get_db_prep_value(row[0], conn), *row[1:8], data_field.get_db_prep_value(row[8], conn)]
+        params += links[i]
+    return params
 
 
 @dataclass(frozen=True)
