@@ -78,6 +78,8 @@ def database_from_url(url: str | None) -> dict[str, object]:
     max_age = int(os.environ.get("ORCHESTRA_DATABASE_CONN_MAX_AGE", "60"))
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend, converting each statement's placeholders once (orchestra/db/sqlite3/base.py).
+        config["ENGINE"] = "orchestra.db.sqlite3"
         # IMMEDIATE: a write transaction takes the write lock when it begins, so two writers queue on
         # the busy timeout instead of one failing with "database is locked" when it upgrades its lock.
         config["OPTIONS"] = {

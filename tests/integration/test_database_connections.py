@@ -1,6 +1,7 @@
-"""A kept PostgreSQL connection is checked before each request's first query, without a round trip while it
-is quiet, and replaced when the server has closed it. Requests are simulated with Django's own signals, as a
-WSGI server sends them (the test client leaves connections alone)."""
+"""Orchestra's database backends (orchestra.db). PostgreSQL: a kept connection is checked before each request's
+first query, without a round trip while it is quiet, and replaced when the server has closed it; requests are
+simulated with Django's own signals, as a WSGI server sends them (the test client leaves connections alone).
+SQLite: statements mean the same when their placeholder conversion is reused."""
 
 from __future__ import annotations
 
@@ -107,3 +108,16 @@ def show(conn, name: str) -> str:
     with conn.cursor() as cursor:
         cursor.execute(f"SHOW {name}")
         return cursor.fetchone()[0]
+
+
+def test_sqlite_statements_keep_their_meaning_when_their_conversion_is_reused():
+    """orchestra.db.sqlite3 converts a statement's `%s` placeholders (and `%%`) once and reuses the result."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: the PostgreSQL driver takes `%s` itself")
+    assert connection.settings_dict["ENGINE"] == "orchestra.db.sqlite3"
+    with connection.cursor() as cursor:
+        for value in (1, 2):
+            cursor.execute("SELECT %s, '100%%', %s || '%%s'", [value, "x"])
+            assert cursor.fetchone() == (value, "100%", "x%s")
+        cursor.execute("SELECT %(a)s + %(b)s", {"a": 2, "b": 3})  # the named style still works
+        assert cursor.fetchone() == (5,)
