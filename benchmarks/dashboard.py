@@ -1044,6 +1044,7 @@ def print_report(
                 ["django", env["django"]],
                 ["cpus", env["cpus"]],
                 ["platform", env["platform"]],
+                ["cpu check", env["cpu_check"]],
                 ["commit", env["commit"] or "?"],
                 [
                     "data",

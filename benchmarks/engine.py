@@ -105,6 +105,15 @@ def configure(database_url: str | None, *, prefix: str = "orchestra-bench-", **e
     return home
 
 
+def cpu_check() -> str:
+    """This machine's speed at plain Python, measured now: the machines these figures come from are shared and
+    their speed drifts (2x between sessions, 10-30% within minutes), so each report carries its own yardstick."""
+    import timeit
+
+    best = min(timeit.repeat("sum(range(10000))", number=200, repeat=5)) / 200
+    return f"sum(range(10000)) in {best * 1e6:.0f} µs (best of 5; lower is faster)"
+
+
 def environment() -> dict[str, Any]:
     import django
     from django.db import connection
@@ -133,6 +142,7 @@ def environment() -> dict[str, Any]:
         "django": django.get_version(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
+        "cpu_check": cpu_check(),
         "commit": commit,
         "executor": "eager (single thread, one connection)",
     }
@@ -645,6 +655,7 @@ def print_report(env: dict[str, Any], results: list[dict[str, Any]]) -> None:
                 ["django", env["django"]],
                 ["cpus", env["cpus"]],
                 ["platform", env["platform"]],
+                ["cpu check", env["cpu_check"]],
                 ["commit", env["commit"] or "?"],
                 ["executor", env["executor"]],
                 ["warm-up", f"{WARMUP} projects per workload, excluded"],

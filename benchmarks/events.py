@@ -671,6 +671,7 @@ def print_report(
                 ["python / django", f"{env['python']} / {env['django']}"],
                 ["cpus", env["cpus"]],
                 ["platform", env["platform"]],
+                ["cpu check", env["cpu_check"]],
                 ["commit", env["commit"] or "?"],
                 ["email notifications", "on" if args.email else "off (ORCHESTRA_EMAIL_NOTIFICATIONS=0)"],
             ],

@@ -380,7 +380,7 @@ def print_report(env: dict[str, Any], results: dict[str, list[dict[str, Any]]], 
     from benchmarks.engine import table
 
     print("Orchestra execution benchmark")
-    rows = [[k, env[k]] for k in ("date", "database", "python", "django", "cpus", "platform", "commit")]
+    rows = [[k, env[k]] for k in ("date", "database", "python", "django", "cpus", "platform", "cpu_check", "commit")]
     rows.append(["celery", env.get("celery", "-")])
     rows.append(["load average at start", env["loadavg"]])
     print(table(None, rows, left=2))

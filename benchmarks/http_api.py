@@ -624,6 +624,7 @@ def print_report(
                 ["client", env["client"]],
                 ["cpus", env["cpus"]],
                 ["platform", env["platform"]],
+                ["cpu check", env["cpu_check"]],
                 ["commit", env["commit"] or "?"],
                 ["workflow", env["workflow"]],
             ],
