@@ -507,7 +507,7 @@ def test_a_chain_moved_by_another_process_is_continued_not_forked(workflow):
     assert done.returncode == 0, done.stderr
     before = Event.objects.filter(project=project).count()
 
-    # project_end locks the project itself (not through project_of_task), so it appends from the stale memory.
+    # project_end locks the project itself (not through load_task), so it appends from the stale memory.
     from orchestra.services.projects import project_end
 
     project_end(project_id=project.pk, actor="admin")

@@ -163,8 +163,8 @@ _MAX_HEADS_SEEN = 10_000
 
 
 def saw_head(chain: int, seq: int, hash_: str) -> None:
-    """A head read with its project (services._loading.project_of_task): the next append to that chain tries
-    it first. A head read before a concurrent append only costs that append its compare-and-set."""
+    """A head read with its project (services._loading.load_task, project_and_task): the next append to that
+    chain tries it first. A head read before a concurrent append only costs that append its compare-and-set."""
     with _seen_lock:
         if len(_heads_seen) > _MAX_HEADS_SEEN:
             _heads_seen.clear()
@@ -205,8 +205,8 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
     task_id, from_status, to_status, data) to their chains, with their outbox rows.
 
     The usual case, one chain whose head this process knows (it appended last, or read the head with the
-    project: services._loading.project_of_task), costs one statement besides the insert: a compare-and-set of
-    the head, which also reads the subscriptions' generation. On PostgreSQL the two are one statement
+    project in services._loading), costs one statement besides the insert: a compare-and-set of the head,
+    which also reads the subscriptions' generation. On PostgreSQL the two are one statement
     (_append_sql). Otherwise the heads are read (locked) and then moved on.
     """
     conn = db()

@@ -15,7 +15,7 @@ from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
 from orchestra.events.log import saw_head
-from orchestra.models import LedgerHead, Project, Task, Worker, WorkflowVersion
+from orchestra.models import LedgerHead, Project, Task, TaskAssignment, Worker, WorkflowVersion
 from orchestra.services._base import CompiledVersion, compiled, db, quote
 
 M = TypeVar("M", bound=Model)
@@ -32,6 +32,8 @@ class Loaded:
     statuses: dict[str, TaskStatus]
     # Every task's output by step slug (for prerequisites, without reading them again).
     outputs: dict[str, Any]
+    # The asking worker's assignments on the task, when load_task was given a worker (read with the rest).
+    seats: list[TaskAssignment] | None = None
 
     def changed(self, status: TaskStatus, data: Any) -> None:
         """Record this call's change to its own task before handing the state to `advance`."""
@@ -39,28 +41,86 @@ class Loaded:
         self.task.data = self.outputs[self.step.slug] = data
 
 
-def load_task(task_id: int) -> Loaded:
-    """Lock the task's project (every lifecycle service locks the project first), then read its tasks.
+def load_task(task_id: int, *, worker_id: int | None = None) -> Loaded:
+    """Lock the task's project (every lifecycle service locks the project first), then read its tasks, and
+    with `worker_id` that worker's assignments on the task.
 
-    Two prepared statements instead of ORM queries: this runs on every lifecycle call, and building the
-    statements through the ORM cost several times more than running them.
+    Prepared statements instead of ORM queries: this runs on every lifecycle call, and building the
+    statements through the ORM cost several times more than running them. On PostgreSQL they go in one
+    pipeline (rows_all): the server still runs them in order, the reads after the lock each with a snapshot
+    of their own, so they see what the lock's previous holder committed.
     """
-    project = project_of_task(task_id, lock="update")
-    if project is None:
+    conn = db()
+    statements: list[tuple[str, Sequence[Any]]] = [
+        (_project_of_task_sql(conn.vendor, "update"), [task_id]),
+        (_tasks_of_project_sql(conn.vendor), [task_id]),
+    ]
+    if worker_id is not None:
+        statements.append((_seats_sql(conn.vendor), [task_id, worker_id]))
+    found = rows_all(statements)
+    if not found[0]:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-    # Read after the lock (a new statement), so a change committed by the previous lock holder is seen.
-    tasks = read_models(Task, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE project_id = %s", project.pk)
+    project = _project_from_row(conn, found[0][0])
+    tasks = _build(Task, _ordered(Task, TASK_FIELDS), found[1], conn)
     task = next(t for t in tasks if t.pk == task_id)
     cv = compiled(project.version)
     slugs = cv.slugs_by_step_id
     statuses = {slugs[t.step_id]: TaskStatus(t.status) for t in tasks}
     outputs = {slugs[t.step_id]: t.data for t in tasks}
-    return Loaded(project, task, cv.definition.step(slugs[task.step_id]), cv, statuses, outputs)
+    seats = None if worker_id is None else _build(TaskAssignment, _ordered(TaskAssignment, SEAT_FIELDS), found[2], conn)
+    return Loaded(project, task, cv.definition.step(slugs[task.step_id]), cv, statuses, outputs, seats)
+
+
+@functools.lru_cache(maxsize=8)
+def _tasks_of_project_sql(vendor: str) -> str:
+    return _select(
+        Task,
+        vendor,
+        TASK_FIELDS,
+        f"SELECT {{columns}} FROM {table(Task)}"
+        f" WHERE project_id = (SELECT project_id FROM {table(Task)} WHERE id = %s)",
+        "",
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _seats_sql(vendor: str) -> str:
+    return _select(
+        TaskAssignment,
+        vendor,
+        SEAT_FIELDS,
+        f"SELECT {{columns}} FROM {table(TaskAssignment)} WHERE task_id = %s AND worker_id = %s",
+        "",
+    )
+
+
+def rows_all(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """The rows of several statements, run in order. On PostgreSQL they go in one pipeline: one round trip
+    instead of one each, and the BEGIN that psycopg sends before a transaction's first statement (an exchange
+    of its own otherwise) travels with them."""
+    conn = db()
+    if conn.vendor != "postgresql":
+        out = []
+        with conn.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                out.append(cursor.fetchall())
+        return out
+    cursors = [conn.cursor() for _ in statements]  # before the pipeline: the connection's health check
+    try:
+        with conn.wrap_database_errors, conn.connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 # What lifecycle services read; any other field loads lazily (Django's deferred fields) if touched.
 PROJECT_FIELDS = ("id", "version_id", "priority", "project_data", "task_class", "status")
 TASK_FIELDS = ("id", "project_id", "step_id", "status", "data", "attempts", "claim_token", "claimed_by")
+SEAT_FIELDS = ("id", "task_id", "worker_id", "level", "status", "in_progress_task_data", "created_at", "updated_at")
 
 
 def table(model: type[Model]) -> str:
@@ -162,23 +222,10 @@ Statement = tuple[str, Sequence[Any], tuple[Any, ...]]  # SQL, parameters, the f
 
 
 def fetch_all(statements: Sequence[Statement]) -> list[list[list[Any]]]:
-    """`fetch` for several independent reads. On PostgreSQL they go in one pipeline: one round trip to the
-    server instead of one each."""
+    """`fetch` for several reads, in one round trip on PostgreSQL (rows_all)."""
     conn = db()
-    if conn.vendor != "postgresql":
-        return [fetch(*statement) for statement in statements]
-    cursors = [conn.cursor() for _ in statements]  # before the pipeline: the connection's health check
-    try:
-        with conn.wrap_database_errors, conn.connection.pipeline():
-            for cursor, (sql, params, _types) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, params)
-        return [
-            _converted(conn, cursor.fetchall(), types)
-            for cursor, (_sql, _params, types) in zip(cursors, statements, strict=True)
-        ]
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    found = rows_all([(sql, params) for sql, params, _types in statements])
+    return [_converted(conn, rows, types) for rows, (_sql, _params, types) in zip(found, statements, strict=True)]
 
 
 def _converted(conn: BaseDatabaseWrapper, rows: list[tuple[Any, ...]], types: tuple[Any, ...]) -> list[list[Any]]:
@@ -214,19 +261,30 @@ def _project_of_task_sql(vendor: str, lock: str) -> str:
     )
 
 
-def project_of_task(task_id: int, *, lock: str) -> Project | None:
-    """The task's project with its version's digest and workflow, locked on PostgreSQL ("update": for
-    lifecycle changes; "share": for pulls, which may run side by side). SQLite serialises writers.
+def project_and_task(task_id: int, *, lock: str) -> tuple[Project, Task] | None:
+    """The task's project (with its version's digest and workflow), locked on PostgreSQL ("update": for
+    lifecycle changes; "share": for pulls, which may run side by side; SQLite serialises writers), then the
+    task, read after the lock. One round trip on PostgreSQL (rows_all).
 
     The project's ledger head comes with it, so the call's events move the head with one compare-and-set
     even when another process appended to the chain last (under gunicorn, every other request or so: the
     head this process remembered was missing or stale, and the append read and locked the heads again)."""
     conn = db()
-    with conn.cursor() as cursor:
-        cursor.execute(_project_of_task_sql(conn.vendor, lock), [task_id])
-        row = cursor.fetchone()
-    if row is None:
+    projects, tasks = rows_all(
+        [(_project_of_task_sql(conn.vendor, lock), [task_id]), (_task_sql(conn.vendor), [task_id])]
+    )
+    if not projects or not tasks:
         return None
+    (task,) = _build(Task, _ordered(Task, TASK_FIELDS), tasks, conn)
+    return _project_from_row(conn, projects[0]), task
+
+
+@functools.lru_cache(maxsize=8)
+def _task_sql(vendor: str) -> str:
+    return _select(Task, vendor, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE id = %s", "")
+
+
+def _project_from_row(conn: BaseDatabaseWrapper, row: Sequence[Any]) -> Project:
     *values, digest, workflow_id, head_seq, head_hash = row
     if head_seq is not None:
         saw_head(values[0], head_seq, head_hash)

@@ -39,15 +39,14 @@ from orchestra.engine.revert import IterationInfo, plan_revert
 from orchestra.models import Iteration, Project, Step, Task, TaskAssignment, Worker, WorkerCertification
 from orchestra.services._base import ActorLike, Tx, cas, compiled, insert_objects, service, update_rows
 from orchestra.services._loading import (
-    TASK_FIELDS,
     Loaded,
     as_worker,
     check_data,
     load_task,
-    project_of_task,
-    read_models,
+    project_and_task,
     require_active,
     require_open_project,
+    rows_all,
     table,
 )
 from orchestra.services._progress import (
@@ -73,27 +72,10 @@ def task_assign(*, task_id: int, worker: Worker | str, actor: ActorLike = None) 
         return seat_worker(tx, project=loaded.project, task=loaded.task, step=loaded.step, worker=worker)
 
 
-_ASSIGNMENT_FIELDS = (
-    "id",
-    "task_id",
-    "worker_id",
-    "level",
-    "status",
-    "in_progress_task_data",
-    "created_at",
-    "updated_at",
-)
-
-
-def _held(task: Task, worker: Worker) -> TaskAssignment:
-    """The worker's assignment that currently holds the task (status Processing)."""
-    found = read_models(
-        TaskAssignment,
-        _ASSIGNMENT_FIELDS,
-        f"SELECT {{columns}} FROM {table(TaskAssignment)} WHERE task_id = %s AND worker_id = %s",
-        task.pk,
-        worker.pk,
-    )
+def _held(task: Task, worker: Worker, found: list[TaskAssignment] | None) -> TaskAssignment:
+    """The worker's assignment that currently holds the task (status Processing), from the seats load_task
+    read for the worker."""
+    assert found is not None, "load_task(..., worker_id=worker.pk) reads the worker's seats"
     if not found:
         raise PermissionDenied(
             f"worker '{worker.username}' has no seat on task {task.pk}",
@@ -126,18 +108,22 @@ def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
         raise ValidationError(f"role: expected 'entry_level' or 'reviewer', got {role!r}", field="role") from None
     target = TaskStatus.AWAITING_PROCESSING if role == Role.ENTRY_LEVEL else TaskStatus.PENDING_REVIEW
     with service(worker) as tx:
-        if conf.get("ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW"):
-            returned = _returned_work(worker)
-            if returned is not None:
-                raise AssignmentError(
-                    f"worker '{worker.username}' has returned work outstanding on task {returned};"
-                    " finish and resubmit it before taking a new task",
-                    task_id=returned,
-                    worker=worker.username,
-                )
+        # The returned-work check and the first candidates in one round trip on PostgreSQL (rows_all).
+        enforce = bool(conf.get("ORCHESTRA_ENFORCE_NO_NEW_TASKS_DURING_REVIEW"))
+        statements = [_returned_work(worker)] if enforce else []
+        statements.append(_pull_candidates(worker, role, target, exclude=[]))
+        found = rows_all(statements)
+        if enforce and found[0]:
+            returned = int(found[0][0][0])
+            raise AssignmentError(
+                f"worker '{worker.username}' has returned work outstanding on task {returned};"
+                " finish and resubmit it before taking a new task",
+                task_id=returned,
+                worker=worker.username,
+            )
+        candidates = found[-1]
         tried: list[int] = []
         while True:
-            candidates = _pull_candidates(worker, role, target, exclude=tried)
             for task_id, project_id in candidates:
                 assignment = _try_seat(tx, worker, task_id, project_id, target)
                 if assignment is not None:
@@ -145,14 +131,16 @@ def task_pull(*, worker: Worker | str, role: Role | str) -> TaskAssignment:
                 tried.append(task_id)
             if len(candidates) < _BATCH:
                 break  # every candidate was taken by concurrent pulls
+            (candidates,) = rows_all([_pull_candidates(worker, role, target, exclude=tried)])
         raise NoTaskAvailable(_nothing_available_reason(worker, role, target), worker=worker.username, role=role)
 
 
 _BATCH = 50
 
 
-def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude: list[int]) -> list[tuple[int, int]]:
-    """Tasks the worker may take, best first. One prepared statement: the pull is the busiest call of all.
+def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude: list[int]) -> tuple[str, list[Any]]:
+    """The statement whose rows (task id, project id) are the tasks the worker may take, best first. One
+    prepared statement: the pull is the busiest call of all.
 
     A step is open to the worker when it requires no certification the worker lacks in the role (steps
     without certifications are open to anyone, as in B12); real projects need real certifications,
@@ -180,21 +168,17 @@ def _pull_candidates(worker: Worker, role: Role, target: TaskStatus, *, exclude:
     )
     params = [target, ProjectStatus.ACTIVE, StepKind.HUMAN, worker.pk]
     params += [TaskClass.REAL, worker.pk, role, TaskClass.REAL, TaskClass.TRAINING, worker.pk, role, *exclude]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [str(p) if isinstance(p, str) else p for p in params])
-        return [(task_id, project_id) for task_id, project_id in cursor.fetchall()]
+    return sql, [str(p) if isinstance(p, str) else p for p in params]
 
 
-def _returned_work(worker: Worker) -> int | None:
-    """A task whose work came back to this worker with feedback and is not resubmitted yet."""
+def _returned_work(worker: Worker) -> tuple[str, list[Any]]:
+    """The statement whose row, if any, is a task whose work came back to this worker with feedback and is
+    not resubmitted yet."""
     sql = (
         f"SELECT a.task_id FROM {table(TaskAssignment)} a JOIN {table(Task)} t ON t.id = a.task_id"
         " WHERE a.worker_id = %s AND a.status = %s AND t.status = %s ORDER BY a.task_id LIMIT 1"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [worker.pk, str(AssignmentStatus.PROCESSING), str(TaskStatus.POST_REVIEW_PROCESSING)])
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return sql, [worker.pk, str(AssignmentStatus.PROCESSING), str(TaskStatus.POST_REVIEW_PROCESSING)]
 
 
 def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: TaskStatus) -> TaskAssignment | None:
@@ -203,11 +187,11 @@ def _try_seat(tx: Tx, worker: Worker, task_id: int, project_id: int, target: Tas
     The project is share-locked: concurrent pulls do not wait for each other (the task's compare-and-set
     decides between them), while a pause or an end, which lock the project exclusively, wait for us.
     """
-    project = project_of_task(task_id, lock="share")
-    if project is None or project.status != ProjectStatus.ACTIVE:
+    found = project_and_task(task_id, lock="share")
+    if found is None:
         return None
-    (task,) = read_models(Task, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE id = %s", task_id)
-    if task.status != target:
+    project, task = found
+    if project.status != ProjectStatus.ACTIVE or task.status != target:
         return None
     cv = compiled(project.version)
     step = cv.definition.step(cv.slugs_by_step_id[task.step_id])
@@ -322,13 +306,13 @@ def task_submit(
     if command not in ("submit", "accept"):
         raise ValidationError(f"command: expected 'submit' or 'accept', got {command!r}", field="command")
     with service(worker) as tx:
-        loaded = load_task(task_id)
+        loaded = load_task(task_id, worker_id=worker.pk)
         project, task, step = loaded.project, loaded.task, loaded.step
         current = TaskStatus(task.status)
         action = TaskAction.ACCEPT if command == "accept" else TaskAction.SUBMIT
         task_transition(current, action, kind=step.kind, review_needed=False, task_id=task.pk)
         require_active(project, f"submitting task {task.pk}")
-        assignment = _held(task, worker)
+        assignment = _held(task, worker, loaded.seats)
         statuses = loaded.statuses
         if step.submission_depends_on:
             unmet = [s for s in step.submission_depends_on if statuses.get(s) != TaskStatus.COMPLETE]
@@ -382,12 +366,12 @@ def task_return(*, task_id: int, worker: Worker | str, data: dict[str, Any], fee
     if not isinstance(feedback, str) or not feedback.strip():
         raise ValidationError("feedback: a return needs feedback telling the worker what to change", field="feedback")
     with service(worker) as tx:
-        loaded = load_task(task_id)
+        loaded = load_task(task_id, worker_id=worker.pk)
         project, task, step = loaded.project, loaded.task, loaded.step
         current = TaskStatus(task.status)
         new = task_transition(current, TaskAction.RETURN, kind=step.kind, task_id=task.pk)
         require_active(project, f"returning task {task.pk}")
-        assignment = _held(task, worker)
+        assignment = _held(task, worker, loaded.seats)
         if assignment.level == 0:
             raise IllegalTransition(
                 f"worker '{worker.username}' holds the entry-level seat of task {task.pk}; only a reviewer can return",
