@@ -53,10 +53,15 @@ def load_task(task_id: int, *, worker_id: int | None = None) -> Loaded:
     conn = db()
     statements: list[tuple[str, Sequence[Any]]] = [
         (_project_of_task_sql(conn.vendor, "update"), [task_id]),
-        (_tasks_of_project_sql(conn.vendor), [task_id]),
+        (_rows_sql(Task, conn.vendor, TASK_FIELDS, _TASKS_OF_PROJECT), [task_id]),
     ]
     if worker_id is not None:
-        statements.append((_seats_sql(conn.vendor), [task_id, worker_id]))
+        statements.append(
+            (
+                _rows_sql(TaskAssignment, conn.vendor, SEAT_FIELDS, "task_id = %s AND worker_id = %s"),
+                [task_id, worker_id],
+            )
+        )
     found = rows_all(statements)
     if not found[0]:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
@@ -71,27 +76,14 @@ def load_task(task_id: int, *, worker_id: int | None = None) -> Loaded:
     return Loaded(project, task, cv.definition.step(slugs[task.step_id]), cv, statuses, outputs, seats)
 
 
-@functools.lru_cache(maxsize=8)
-def _tasks_of_project_sql(vendor: str) -> str:
-    return _select(
-        Task,
-        vendor,
-        TASK_FIELDS,
-        f"SELECT {{columns}} FROM {table(Task)}"
-        f" WHERE project_id = (SELECT project_id FROM {table(Task)} WHERE id = %s)",
-        "",
-    )
+@functools.lru_cache(maxsize=32)
+def _rows_sql(model: type[Model], vendor: str, names: tuple[str, ...], where: str) -> str:
+    """`SELECT` the loaded fields of `model` `WHERE …`; `{table}` in `where` is the model's table."""
+    name = table(model)
+    return _select(model, vendor, names, f"SELECT {{columns}} FROM {name} WHERE " + where.replace("{table}", name), "")
 
 
-@functools.lru_cache(maxsize=8)
-def _seats_sql(vendor: str) -> str:
-    return _select(
-        TaskAssignment,
-        vendor,
-        SEAT_FIELDS,
-        f"SELECT {{columns}} FROM {table(TaskAssignment)} WHERE task_id = %s AND worker_id = %s",
-        "",
-    )
+_TASKS_OF_PROJECT = "project_id = (SELECT project_id FROM {table} WHERE id = %s)"
 
 
 def rows_all(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
@@ -271,17 +263,15 @@ def project_and_task(task_id: int, *, lock: str) -> tuple[Project, Task] | None:
     head this process remembered was missing or stale, and the append read and locked the heads again)."""
     conn = db()
     projects, tasks = rows_all(
-        [(_project_of_task_sql(conn.vendor, lock), [task_id]), (_task_sql(conn.vendor), [task_id])]
+        [
+            (_project_of_task_sql(conn.vendor, lock), [task_id]),
+            (_rows_sql(Task, conn.vendor, TASK_FIELDS, "id = %s"), [task_id]),
+        ]
     )
     if not projects or not tasks:
         return None
     (task,) = _build(Task, _ordered(Task, TASK_FIELDS), tasks, conn)
     return _project_from_row(conn, projects[0]), task
-
-
-@functools.lru_cache(maxsize=8)
-def _task_sql(vendor: str) -> str:
-    return _select(Task, vendor, TASK_FIELDS, f"SELECT {{columns}} FROM {table(Task)} WHERE id = %s", "")
 
 
 def _project_from_row(conn: BaseDatabaseWrapper, row: Sequence[Any]) -> Project:
