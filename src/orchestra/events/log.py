@@ -163,8 +163,9 @@ _MAX_HEADS_SEEN = 10_000
 
 
 def saw_head(chain: int, seq: int, hash_: str) -> None:
-    """A head read with its project (services._loading.load_task, project_and_task): the next append to that
-    chain tries it first. A head read before a concurrent append only costs that append its compare-and-set."""
+    """This process's view of a chain's head: after its own append, or read with the project
+    (services._loading.load_task, project_and_task). The next append to that chain tries it first; a head that
+    moved meanwhile only costs that append its compare-and-set."""
     with _seen_lock:
         if len(_heads_seen) > _MAX_HEADS_SEEN:
             _heads_seen.clear()
@@ -266,12 +267,9 @@ def append(rows: Sequence[tuple[Any, ...]]) -> None:
                 )
             cursor.execute(_generation_only_sql(conn.vendor))
             generation = tuple(cursor.fetchone())
-        with _seen_lock:
-            if len(_heads_seen) > _MAX_HEADS_SEEN:
-                _heads_seen.clear()
-            for chain in chains:
-                last = links[by_chain[chain][-1]]
-                _heads_seen[chain] = (last[0], last[2])
+        for chain in chains:
+            last = links[by_chain[chain][-1]]
+            saw_head(chain, last[0], last[2])
 
         deliveries = _outbox(conn, rows, _subscriptions(conn, generation))
         if event_ids is None:
