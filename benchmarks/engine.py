@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/engine.py [--projects N] [--database-url URL]
                                           [--workloads simple,journalism,diamond] [--json]
-                                          [--show-sql] [--profile [--profile-top 40]] [--keep]
+                                          [--show-sql] [--profile [--profile-top 40]] [--floor] [--keep]
 
 Everything runs single-threaded in eager mode (machine steps run inline when their transaction commits),
 so every SQL statement goes through one connection and is counted with `connection.execute_wrapper`.
@@ -533,7 +533,9 @@ def per_call(samples: dict[str, list[Sample]]) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def run_workload(name: str, n: int, home: Path, profile: bool, profile_top: int, show_sql: bool) -> dict[str, Any]:
+def run_workload(
+    name: str, n: int, home: Path, profile: bool, profile_top: int, show_sql: bool, floor: bool = False
+) -> dict[str, Any]:
     from django.db import connection
 
     workload = WORKLOADS[name]()
@@ -560,6 +562,7 @@ def run_workload(name: str, n: int, home: Path, profile: bool, profile_top: int,
         verify_completed(name, ids)
         transitions = count_transitions(ids)
         sql_listing = capture_one(workload) if show_sql else None
+        floor_figures = sqlite_floor(workload, n, home) if floor else None
     finally:
         workload.teardown()
 
@@ -586,6 +589,8 @@ def run_workload(name: str, n: int, home: Path, profile: bool, profile_top: int,
         result["profile_text"] = profile_text(profiler, profile_top)
     if sql_listing is not None:
         result["sql_listing"] = sql_listing
+    if floor_figures is not None:
+        result["floor"] = floor_figures
     return result
 
 
@@ -602,6 +607,98 @@ def capture_one(workload: Workload) -> list[list[Any]]:
     finally:
         REC.capture = None
         REC.reset()
+
+
+FLOOR_REPLAYS = 3
+
+
+def sqlite_floor(workload: Workload, n: int, home: Path) -> dict[str, Any]:
+    """What SQLite itself needs for this work: n more projects run with every statement and commit recorded,
+    then replayed through a bare sqlite3 connection (same pragmas, same statements, parameters and commits,
+    nothing around them but the loop) on copies of the database as it was before them. The median of
+    FLOOR_REPLAYS replays. A yardstick that moves with the machine: 'orchestra at x% of it' compares across
+    machines where projects/s cannot."""
+    import sqlite3
+
+    from django.db import connection
+
+    from orchestra.db.sqlite3.base import _qmark
+
+    connection.ensure_connection()
+    snapshot = home / "floor-snapshot.sqlite3"
+    target = sqlite3.connect(snapshot)
+    connection.connection.backup(target)
+    target.close()
+
+    commit = object()
+    log: list[Any] = []
+
+    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        log.append((sql, params, many))
+        return execute(sql, params, many, context)
+
+    real_commit = connection._commit
+
+    def recorded_commit() -> Any:
+        log.append(commit)
+        return real_commit()
+
+    connection._commit = recorded_commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(record):
+            ids = [workload.run_one(2 * 10**6 + i) for i in range(n)]
+    finally:
+        del connection._commit
+    verify_completed(workload.name, ids)
+
+    def plain(value: Any) -> Any:  # TextChoices and the like, as sqlite3 stores them
+        return str(value) if isinstance(value, str) and type(value) is not str else value
+
+    statements: list[tuple[str, Any, bool]] = []
+    for entry in log:
+        if entry is commit:
+            statements.append(("COMMIT", (), False))
+        else:
+            sql, params, many = entry
+            params = [[plain(v) for v in row] for row in params] if many else [plain(v) for v in params or ()]
+            statements.append((_qmark(sql), params, many))
+
+    init = str(connection.settings_dict.get("OPTIONS", {}).get("init_command", ""))
+    runs = []
+    for k in range(FLOOR_REPLAYS):
+        copy = home / f"floor-{k}.sqlite3"
+        shutil.copy(snapshot, copy)
+        raw = sqlite3.connect(copy, isolation_level=None)
+        raw.executescript(init + "; PRAGMA foreign_keys = ON;")
+        cursor = raw.cursor()
+        in_commit = 0.0
+        start = time.perf_counter()
+        for sql, params, many in statements:
+            if many:
+                cursor.executemany(sql, params)
+            elif sql == "COMMIT":
+                t0 = time.perf_counter()
+                cursor.execute(sql)
+                in_commit += time.perf_counter() - t0
+            else:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+        elapsed = time.perf_counter() - start
+        raw.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        runs.append((elapsed, in_commit))
+    snapshot.unlink()
+    elapsed, in_commit = sorted(runs)[len(runs) // 2]
+    return {
+        "projects": n,
+        "statements_per_project": sum(1 for s in statements if s[0] != "COMMIT") / n,
+        "commits_per_project": sum(1 for s in statements if s[0] == "COMMIT") / n,
+        "projects_per_s": n / elapsed,
+        "ms_per_project": elapsed * 1000 / n,
+        "commit_ms_per_project": in_commit * 1000 / n,
+        "replays_ms_per_project": [round(e * 1000 / n, 3) for e, _ in runs],
+    }
 
 
 def profile_text(profiler: cProfile.Profile, top: int) -> str:
@@ -714,6 +811,34 @@ def print_report(env: dict[str, Any], results: list[dict[str, Any]]) -> None:
                 ],
             )
         )
+    floors = [r for r in results if "floor" in r]
+    if floors:
+        print("\nSQLite floor: the same statements and commits through a bare sqlite3 connection (--floor)")
+        print(
+            table(
+                [
+                    "workload",
+                    "statements/proj",
+                    "commits/proj",
+                    "floor projects/s",
+                    "floor ms/proj",
+                    "of it in COMMIT",
+                    "orchestra at",
+                ],
+                [
+                    [
+                        r["workload"],
+                        _fmt(r["floor"]["statements_per_project"], 1),
+                        _fmt(r["floor"]["commits_per_project"], 1),
+                        _fmt(r["floor"]["projects_per_s"], 1),
+                        _fmt(r["floor"]["ms_per_project"], 3),
+                        _fmt(r["floor"]["commit_ms_per_project"], 3),
+                        f"{r['floor']['ms_per_project'] / r['engine_ms_per_project'] * 100:.0f}% of its speed",
+                    ]
+                    for r in floors
+                ],
+            )
+        )
     print(
         "\nNotes: queries include BEGIN on SQLite, which runs through the cursor; COMMIT and PostgreSQL's"
         "\nimplicit BEGIN do not. A transition is an Event whose from_status != to_status. 'engine ms/proj'"
@@ -803,6 +928,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-sql", action="store_true", help="print the SQL of one extra project per workload")
     parser.add_argument("--profile", action="store_true", help="cProfile the measured runs (inflates times)")
     parser.add_argument("--profile-top", type=int, default=40, help="rows of the profile to print")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="SQLite: also replay the workload's statements and commits through a bare sqlite3 connection",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp ORCHESTRA_HOME (SQLite file, media)")
     args = parser.parse_args(argv)
 
@@ -812,6 +942,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--workloads: unknown {unknown}; choose from {', '.join(WORKLOADS)}")
     if args.projects is not None and args.projects < 1:
         parser.error("--projects must be at least 1")
+    if args.floor and args.database_url and not args.database_url.startswith("sqlite"):
+        parser.error("--floor replays through sqlite3: it needs the SQLite database (leave out --database-url)")
 
     home = configure(args.database_url)
     try:
@@ -821,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in names:
             n = args.projects or DEFAULT_PROJECTS[name]
-            results.append(run_workload(name, n, home, args.profile, args.profile_top, args.show_sql))
+            results.append(run_workload(name, n, home, args.profile, args.profile_top, args.show_sql, args.floor))
         print_report(env, results)
         for r in results:
             if "sql_listing" in r:

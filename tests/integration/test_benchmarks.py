@@ -17,7 +17,7 @@ from django.db import connection
 from tests.support.processes import REPO
 
 SCRIPTS = {
-    "engine": (["--projects", "2"], "diamond"),
+    "engine": (["--projects", "2", "--floor"], "SQLite floor"),
     "http_api": (["--requests", "20", "--warmup", "2", "--rounds", "2", "--threads", "2"], "Failed requests: 0"),
     "events": (["--projects", "2", "--rounds", "1", "--deliveries", "20", "--history", "0"], "exactly once, in order"),
     "dashboard": (
