@@ -124,3 +124,11 @@ def test_orchestra_check_names_a_bad_executor_and_a_missing_celery(settings, mon
     monkeypatch.setitem(sys.modules, "celery", None)  # as on a machine without it: `import celery` fails
     with pytest.raises(SystemCheckError, match=r"(?s)orchestra.E002.*Celery is not installed.*orchestra\[celery\]"):
         call_command("check")
+
+
+def test_a_worker_with_no_threads_is_refused(env):
+    assert orchestra("migrate", env=env).returncode == 0
+    result = orchestra("worker", "--threads", "0", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "--threads must be at least 1 (got 0)" in result.stderr
+    assert "Traceback" not in result.stderr

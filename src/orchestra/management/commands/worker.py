@@ -77,6 +77,8 @@ class Command(OrchestraCommand):
     def _local(self, options: dict[str, Any]) -> None:
         from orchestra.execution.local import LocalExecutor
 
+        if options["threads"] is not None and options["threads"] < 1:
+            raise CommandError(f"--threads must be at least 1 (got {options['threads']})")
         executor = LocalExecutor(threads=options["threads"]).start()
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
