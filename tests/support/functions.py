@@ -63,3 +63,11 @@ def save_notes(project_data: dict[str, Any], prerequisites: dict[str, Any], **kw
 
     name = files.save_file(f"notes/project-{project_data['project_id']}.txt", b"notes")
     return {"notes": files.file_url(name)}
+
+
+def raises_with_nul(project_data: dict[str, Any], prerequisites: dict[str, Any]) -> dict[str, Any]:
+    raise ValueError("bad \x00 value")
+
+
+def returns_nul(project_data: dict[str, Any], prerequisites: dict[str, Any]) -> dict[str, Any]:
+    return {"text": "a\x00b"}

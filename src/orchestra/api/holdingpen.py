@@ -41,7 +41,10 @@ class PenFilter(Schema):
 def holding_pen(request: HttpRequest, filters: Query[PenFilter]) -> dict[str, Any]:
     values = filters.dict()
     values["since"] = _day_start(filters.since)
-    values["until"] = _day_start(filters.until + dt.timedelta(days=1) if filters.until else None)
+    # The day after "until" (which it includes); the last day there is has none: no end.
+    values["until"] = _day_start(
+        filters.until + dt.timedelta(days=1) if filters.until and filters.until < dt.date.max else None
+    )
     return pen_list(**values)
 
 

@@ -13,10 +13,23 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from orchestra.api.auth import WorkerCaller, worker_auth
 from orchestra.api.main import route
-from orchestra.api.schemas import MAX_ID, Body, Date, Duration, Id, JsonObject, Page, Text, duration_seconds
+from orchestra.api.schemas import (
+    ISO_DATE,
+    MAX_ID,
+    Body,
+    Date,
+    Duration,
+    Id,
+    JsonObject,
+    Page,
+    Text,
+    duration_seconds,
+)
 from orchestra.engine.lifecycle import Role
 from orchestra.models import TaskTimer, TimeEntry, Worker
 from orchestra.selectors.work import STATES, dashboard_tasks, task_assignment_information, time_entries
@@ -150,8 +163,37 @@ def list_time_entries(request: HttpRequest, filters: Query[TimeEntryFilter]) -> 
     return [_entry(e) for e in entries]
 
 
+def _entry_date(value: Any) -> dt.date:
+    day = value
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError as error:
+            raise PydanticCustomError("date", "not a date: {why}", {"why": str(error)}) from None
+    if not isinstance(day, dt.date):
+        raise PydanticCustomError("date", "expected a date as YYYY-MM-DD")
+    if not timekeeping.EARLIEST_DATE <= day <= timekeeping.LATEST_DATE:
+        raise PydanticCustomError("date", "out of range: time entries are dated from 1900-01-01 to 2999-12-31")
+    return day
+
+
+# A time entry's day (timekeeping.EARLIEST_DATE to LATEST_DATE), which the document says with a pattern.
+EntryDate = Annotated[
+    dt.date,
+    PlainValidator(_entry_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(?:19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$",
+            "description": "YYYY-MM-DD, from 1900-01-01 to 2999-12-31",
+        }
+    ),
+]
+
+
 class TimeEntryIn(Body):
-    date: Date
+    date: EntryDate
     time_worked: Duration
     description: Text = Field("", max_length=200)
     assignment: Id | None = None
@@ -178,7 +220,7 @@ def get_time_entry(request: HttpRequest, entry_id: EntryId) -> dict[str, Any]:
 
 
 class TimeEntryPatch(Body):
-    date: Date | None = None
+    date: EntryDate | None = None
     time_worked: Duration | None = None
     description: Text | None = Field(None, max_length=200)
     assignment: Id | None = None

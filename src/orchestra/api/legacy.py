@@ -17,8 +17,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from orchestra.api.schemas import text_problem_at
 from orchestra.engine.errors import OrchestraError
+from orchestra.engine.text import text_problem_at
 from orchestra.services import runs
 from orchestra.services.runs import Report
 

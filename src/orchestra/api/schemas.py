@@ -16,24 +16,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, GetJsonSchemaHa
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
+from orchestra.engine.text import printable_path, text_problem, text_problem_at
+
 # Text without NUL (U+0000), which PostgreSQL cannot store in text or jsonb, and without unpaired surrogates
 # (JSON's "\\ud800"), which are not Unicode text at all: refused with a 400 instead of failing in the database.
 # The document says so for NUL (schemas cannot name surrogates, and generators do not make them).
 NO_NUL = "^[^\\u0000]*$"
 
 
-def _text_problem(value: str) -> str | None:
-    if "\x00" in value:
-        return "must not contain the NUL character (\\u0000)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be Unicode text (it holds an unpaired surrogate)"
-    return None
-
-
 def _text(value: str) -> str:
-    if problem := _text_problem(value):
+    if problem := text_problem(value):
         raise PydanticCustomError("text", problem)
     return value
 
@@ -58,23 +50,6 @@ JsonValue = TypeAliasType(
 )
 
 
-def text_problem_at(value: Any, path: str) -> tuple[str, str] | None:
-    """Where in a JSON value a string or key is not storable text, and why; or None."""
-    if isinstance(value, str):
-        problem = _text_problem(value)
-        return (path, problem) if problem else None
-    items: list[tuple[str, Any]] = []
-    if isinstance(value, list):
-        items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if problem := _text_problem(str(key)):
-                return where, problem
-            items.append((where, item))
-    return next((found for where, item in items if (found := text_problem_at(item, where))), None)
-
-
 def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PydanticCustomError("json_object", "expected a JSON object")
@@ -84,7 +59,7 @@ def _json_object(value: Any) -> dict[str, Any]:
 def _storable(value: Any) -> Any:
     found = text_problem_at(value, "")
     if found is not None:
-        where = found[0].replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+        where = printable_path(found[0])
         raise PydanticCustomError("text", "{where}: {problem}", {"where": where, "problem": found[1]})
     return value
 
@@ -107,12 +82,12 @@ Priority = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 # Pages past this are empty anyway; the bound keeps the query's offset within a 64-bit integer.
 Page = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_date(value: Any) -> Any:
     # pydantic alone would also take a number (a Unix time) or other ISO 8601 spellings.
-    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
         return value
     raise PydanticCustomError("date", "expected a date as YYYY-MM-DD")
 

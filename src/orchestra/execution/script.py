@@ -63,6 +63,7 @@ def run_script(claim: Claim, spec: RunSpec) -> None:
             cwd=_cwd(claim, settings.cwd),
             env=env,
             text=True,
+            errors="replace",  # a program may print anything; its logs keep it readable
             start_new_session=True,  # its own process group, so a timeout kills its children too
         )
     except OSError as exc:

@@ -14,6 +14,7 @@ from django.db.models import Field, JSONField, Model, UUIDField
 from orchestra.engine.definitions import StepDef
 from orchestra.engine.errors import NotFound, ProjectNotActive, ValidationError
 from orchestra.engine.lifecycle import ProjectStatus, TaskStatus
+from orchestra.engine.text import printable_path, text_problem_at
 from orchestra.events.log import saw_head
 from orchestra.models import LedgerHead, Project, Task, TaskAssignment, Worker, WorkflowVersion
 from orchestra.services._base import CompiledVersion, compiled, db, quote
@@ -313,6 +314,9 @@ def check_data(data: Any, field: str = "data") -> dict[str, Any]:
         json.dumps(data)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{field}: not JSON-serializable ({exc})", field=field) from None
+    found = text_problem_at(data, field)
+    if found is not None:
+        raise ValidationError(f"{printable_path(found[0])}: {found[1]}", field=field)
     return data
 
 

@@ -22,6 +22,7 @@ from orchestra.engine.errors import Conflict
 from orchestra.engine.lifecycle import ProjectStatus, TaskAction, TaskStatus, task_transition
 from orchestra.engine.policies.review import Rng
 from orchestra.engine.retry import attempts_left, backoff_seconds
+from orchestra.engine.text import storable
 from orchestra.models import RunStatus, Task, TaskRun
 from orchestra.services._base import ActorLike, _compile, cas, service, supports_skip_locked, update_rows
 from orchestra.services._loading import check_data, load_task, require_open_project
@@ -241,6 +242,7 @@ def machine_fail(
     rng: Rng | None = None,
 ) -> TaskStatus:
     """Record a failed attempt: queued again after a backoff while attempts are left, else Failed."""
+    error, traceback = storable(error), storable(traceback)  # whatever the step raised or printed is kept
     with service(actor or "executor") as tx:
         loaded = load_task(task_id)
         project, task, step = loaded.project, loaded.task, loaded.step

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from orchestra import execution
 from orchestra.engine.errors import NotFound, ValidationError
 from orchestra.engine.lifecycle import OPEN, ProjectAction, ProjectStatus, TaskClass, project_transition
+from orchestra.engine.text import text_problem
 from orchestra.models import Project, Workflow, WorkflowVersion
 from orchestra.services._base import ActorLike, compiled, insert_objects, lock, service
-from orchestra.services._loading import read_models, table
+from orchestra.services._loading import check_data, read_models, table
 from orchestra.services._progress import abort_tasks, advance, change_project_status, task_statuses
 
 
@@ -42,6 +42,8 @@ def _validate_project_input(
         raise ValidationError(f"priority: expected an integer, got {priority!r}", field="priority")
     if not isinstance(description, str):
         raise ValidationError("description: expected a string", field="description")
+    if problem := text_problem(description):
+        raise ValidationError(f"description: {problem}", field="description")
     try:
         klass = TaskClass(task_class)
     except ValueError:
@@ -50,10 +52,7 @@ def _validate_project_input(
         ) from None
     if not isinstance(project_data, dict):
         raise ValidationError(f"{field}: expected a JSON object", field=field)
-    try:
-        json.dumps(project_data)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field}: not JSON-serializable ({exc})", field=field) from None
+    check_data(project_data, field)
     return klass
 
 

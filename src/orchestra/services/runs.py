@@ -27,6 +27,7 @@ from django.db import transaction
 from orchestra import conf
 from orchestra.engine.errors import Conflict, NotFound, ValidationError
 from orchestra.engine.lifecycle import StepKind, TaskStatus
+from orchestra.engine.text import storable
 from orchestra.models import RunStatus, Task, TaskLog, TaskRun
 from orchestra.services._base import service
 from orchestra.services._loading import check_data, load_task
@@ -177,6 +178,7 @@ def run_finish(
 def _finish(run: TaskRun, status: RunStatus, *, now: datetime, error: str, retry: bool, actor: str) -> None:
     if run.task.claim_token != run.pk:
         raise _superseded(run)
+    error = storable(error)  # a script's stderr may hold anything
     run.status, run.error, run.finished_at = status, error, now
     run.save(update_fields=["status", "error", "finished_at", "outputs", "exit_code"])
     token = run.pk
@@ -228,8 +230,8 @@ def _log(
         created_at=at or timezone.now(),
         source=source,
         level=level,
-        name=name[:200],
-        message=message,
+        name=storable(name[:200]),
+        message=storable(message),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from orchestra.engine.errors import NotFound, StateError, ValidationError
+from orchestra.engine.text import text_problem
 from orchestra.models import TaskAssignment, TaskTimer, TimeEntry, Worker
 from orchestra.services._base import Tx, service
 
@@ -25,13 +26,31 @@ def _project_id(assignment: TaskAssignment | None) -> int | None:
     return assignment.task.project_id if assignment else None
 
 
-def _check_entry(time_worked: dt.timedelta, description: str) -> None:
+# The days a time entry may have: wider than anyone logs time for, narrower than the calendar, whose ends break
+# a week's arithmetic (the week pages show the week before and after).
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2999, 12, 31)
+
+
+def _check_entry(date: dt.date, time_worked: dt.timedelta, description: str) -> None:
+    if not EARLIEST_DATE <= date <= LATEST_DATE:
+        raise ValidationError(
+            f"date: {date.isoformat()} is out of range; time entries are dated from {EARLIEST_DATE.isoformat()}"
+            f" to {LATEST_DATE.isoformat()}",
+            field="date",
+        )
     if time_worked <= dt.timedelta(0):
         raise ValidationError("time_worked: must be more than zero", field="time_worked")
     if time_worked > dt.timedelta(hours=24):
         raise ValidationError("time_worked: at most 24 hours per entry; split longer work by day", field="time_worked")
+    _check_description(description)
+
+
+def _check_description(description: str) -> None:
     if len(description) > 200:
         raise ValidationError("description: at most 200 characters", field="description")
+    if problem := text_problem(description):
+        raise ValidationError(f"description: {problem}", field="description")
 
 
 def _entry_event(tx: Tx, action: str, entry: TimeEntry) -> None:
@@ -53,7 +72,7 @@ def time_entry_create(
     description: str = "",
     assignment_id: int | None = None,
 ) -> TimeEntry:
-    _check_entry(time_worked, description)
+    _check_entry(date, time_worked, description)
     with service(worker) as tx:
         entry = TimeEntry.objects.create(
             worker=worker,
@@ -98,7 +117,7 @@ def time_entry_update(
             entry.description = description
         if assignment_id is not _UNSET:
             entry.assignment = _assignment(worker, assignment_id)
-        _check_entry(entry.time_worked, entry.description)
+        _check_entry(entry.date, entry.time_worked, entry.description)
         entry.updated_at = tx.now
         entry.save()
         _entry_event(tx, "time_entry_updated", entry)
@@ -123,6 +142,7 @@ def timer_get(worker: Worker) -> TaskTimer:
 
 
 def timer_start(*, worker: Worker, assignment_id: int | None = None, description: str = "") -> TaskTimer:
+    _check_description(description)
     with service(worker) as tx:
         timer = _timer(worker)
         if timer.start_time is not None:
@@ -131,7 +151,7 @@ def timer_start(*, worker: Worker, assignment_id: int | None = None, description
                 field="timer",
             )
         timer.assignment = _assignment(worker, assignment_id)
-        timer.description = description[:200]
+        timer.description = description
         timer.start_time, timer.stop_time = tx.now, None
         timer.save()
         tx.event("timer_started", project_id=_project_id(timer.assignment))
@@ -164,11 +184,11 @@ def timer_stop(*, worker: Worker) -> TimeEntry:
 
 
 def timer_update(*, worker: Worker, description: str | None = None, assignment_id: int | None = _UNSET) -> TaskTimer:
+    if description is not None:
+        _check_description(description)
     with service(worker) as tx:
         timer = _timer(worker)
         if description is not None:
-            if len(description) > 200:
-                raise ValidationError("description: at most 200 characters", field="description")
             timer.description = description
         if assignment_id is not _UNSET:
             timer.assignment = _assignment(worker, assignment_id)

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from orchestra import conf
+from orchestra.engine.text import printable_path, text_problem
 from orchestra.models import Worker
 
 View = Callable[..., HttpResponse]
@@ -61,10 +62,36 @@ def refuse(request: HttpRequest, message: str, *, status: int = 403) -> HttpResp
     return render(request, "orchestra/app/refused.html", context, status=status)
 
 
+def unstorable_field(request: HttpRequest) -> HttpResponse | None:
+    """A 400 page naming the first query or form field that holds text no database can store (a NUL
+    character, an unpaired surrogate), or None. The pages read their fields without Django's forms, whose text
+    fields would refuse them."""
+    for source in (request.GET, request.POST):
+        for name, values in source.lists():
+            for text in (name, *values):
+                if problem := text_problem(text):
+                    shown = printable_path(name)
+                    return refuse(
+                        request, f"The field {shown!r} {problem}; remove it and send the form again.", status=400
+                    )
+    return None
+
+
+def storable_input(view: View) -> View:
+    """Refuse (400) a request whose fields hold text that cannot be stored, before the view sees it."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return unstorable_field(request) or view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def worker_page(view: View) -> View:
     """Signed in, and an Orchestra worker."""
 
     @login_required
+    @storable_input
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         caller = page_caller(request)
@@ -86,6 +113,7 @@ def admin_page(view: View) -> View:
     """Signed in, and a project admin (a member of the project admin group, or a superuser)."""
 
     @login_required
+    @storable_input
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         caller = page_caller(request)

@@ -21,7 +21,7 @@ from orchestra.events.notifications import KINDS, wants
 from orchestra.selectors.pages import personal_tokens
 from orchestra.services.access import token_create, token_revoke
 from orchestra.services.workers import worker_create, worker_set_notifications
-from orchestra.web._access import page_caller, sentence
+from orchestra.web._access import page_caller, sentence, storable_input
 
 T = "orchestra/accounts/"
 
@@ -80,6 +80,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@storable_input
 def notifications_save(request: HttpRequest) -> HttpResponse:
     """Save the signed-in worker's notification checkboxes: a ticked `notify` value is on, the rest off."""
     worker = page_caller(request).worker
@@ -102,6 +103,7 @@ def notifications_save(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@storable_input
 def token_new(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")[:200]
     token, raw = token_create(user=request.user, name=name)

@@ -29,7 +29,9 @@ def parse_duration(text: str) -> dt.timedelta | None:
     if not match:
         return None
     if match.group(4) is not None:
-        return dt.timedelta(hours=float(match.group(4)))
+        hours = float(match.group(4))
+        # More than a timedelta holds is still a duration, one the service refuses as too long.
+        return dt.timedelta(hours=hours) if hours < 1e6 else dt.timedelta.max
     hours, minutes, seconds = (int(g or 0) for g in match.group(1, 2, 3))
     return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
@@ -98,9 +100,13 @@ def timer_action(request: HttpRequest, caller: PageCaller, action: str) -> HttpR
 
 
 def _week_start(request: HttpRequest) -> dt.date:
+    """The Monday of the asked week (?week=YYYY-MM-DD, any day of it); this week if none, or one whose
+    neighbours are out of the calendar's range."""
     try:
         day = dt.date.fromisoformat(request.GET.get("week", ""))
     except ValueError:
+        day = timezone.localdate()
+    if not dt.date.min + dt.timedelta(days=14) <= day <= dt.date.max - dt.timedelta(days=14):
         day = timezone.localdate()
     return day - dt.timedelta(days=day.weekday())
 
