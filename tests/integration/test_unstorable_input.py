@@ -98,8 +98,13 @@ def test_a_nul_character_in_a_form_is_refused_and_nothing_is_saved(wf):
 def test_the_services_refuse_unstorable_text_in_data_and_descriptions(wf):
     with pytest.raises(ValidationError, match=r"project_data\.notes\[1\]: must not contain the NUL character"):
         project_create(workflow_slug="wf", version_slug="v1", project_data={"notes": ["ok", "a\x00"]})
+    with pytest.raises(ValidationError, match=r"project_data\.deep\.x: must be Unicode text"):
+        project_create(workflow_slug="wf", version_slug="v1", project_data={"deep": {"x": "\ud800"}})
+    with pytest.raises(ValidationError, match=r"project_data\.a\\u0000b: must not contain the NUL character"):
+        project_create(workflow_slug="wf", version_slug="v1", project_data={"a\x00b": 1})
     with pytest.raises(ValidationError, match="description: must be Unicode text"):
         project_create(workflow_slug="wf", version_slug="v1", description="\ud800")
+    project_create(workflow_slug="wf", version_slug="v1", project_data={"note": "a backslash-u0000 is text: \\u0000"})
     assert Task.objects.filter(project__project_data__has_key="notes").count() == 0
 
 

@@ -330,6 +330,10 @@ def test_project_admin_pages_and_actions(client, wf):
     htmx = {"HX-Request": "true"}
     url = f"/orchestra/app/projects/{project.pk}"
 
+    other = _task(project_create(workflow_slug="wf", version_slug="v1"), "write")
+    elsewhere = client.post(f"{url}/assign/", {"task_id": other.pk, "worker": "ann"}, headers=htmx)
+    assert elsewhere.status_code == 404 and f"is not a task of project {project.pk}" in elsewhere.content.decode()
+    assert not TaskAssignment.objects.filter(task=other).exists()
     missing = client.post(f"{url}/assign/", {"task_id": write.pk, "worker": "nobody"}, headers=htmx)
     assert missing.status_code == 404 and "No worker with username" in missing.content.decode()
     done = client.post(f"{url}/assign/", {"task_id": write.pk, "worker": "ann"}, headers=htmx)

@@ -173,6 +173,8 @@ def _do(request: HttpRequest, project_id: int, action: str) -> str:
         return f"Project {project_id} is now {project.status}."
     if task_id is None:
         raise NotFound("task_id: choose a task")
+    if not Task.objects.filter(pk=task_id, project_id=project_id).exists():
+        raise NotFound(f"task_id: task {task_id} is not a task of project {project_id}")
     if action == "assign":
         username = post.get("worker", "").strip()
         assignment = task_assign(task_id=task_id, worker=worker_get(username), actor=actor)
