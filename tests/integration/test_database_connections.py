@@ -5,6 +5,10 @@ SQLite: statements mean the same when their placeholder conversion is reused."""
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+import threading
 import time
 
 import psycopg
@@ -121,3 +125,63 @@ def test_sqlite_statements_keep_their_meaning_when_their_conversion_is_reused():
             assert cursor.fetchone() == (value, "100%", "x%s")
         cursor.execute("SELECT %(a)s + %(b)s", {"a": 2, "b": 3})  # the named style still works
         assert cursor.fetchone() == (5,)
+
+
+def _wal_frames(path: str) -> tuple[int, int]:
+    """(frames in the log, frames of it copied back into the database) from the log's index (-shm): SQLite's
+    wal-index header, documented at sqlite.org/walformat.html (mxFrame at byte 16, nBackfill at byte 96).
+
+    Read by another process: closing a file this process opened drops every POSIX lock it holds on it,
+    SQLite's included, and another process opening the database would then clear the index under it."""
+    script = (
+        "import struct, sys; head = open(sys.argv[1], 'rb').read(100);"
+        " print(*struct.unpack_from('=I', head, 16), *struct.unpack_from('=I', head, 96))"
+    )
+    out = subprocess.run([sys.executable, "-c", script, f"{path}-shm"], capture_output=True, text=True, check=True)
+    frames, copied = out.stdout.split()
+    return int(frames), int(copied)
+
+
+def test_sqlite_commits_leave_checkpoints_to_a_thread(tmp_path):
+    """orchestra.db.sqlite3: commits checkpoint the log only past SAFETY_PAGES; a thread per process and file
+    copies it back meanwhile, so no commit waits for it."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: its write-ahead log")
+    from orchestra.db.sqlite3 import base
+    from tests.support.workflows import load, machine
+
+    connection.ensure_connection()
+    path = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == base.SAFETY_PAGES
+    assert any(t.name == f"orchestra-sqlite-checkpoint {path}" for t in threading.enumerate())
+
+    from orchestra.services.projects import project_create
+
+    load(tmp_path, [machine("a"), machine("b", "a")])
+    frames, copied = _wal_frames(path)
+    deadline = time.monotonic() + 5
+    while frames == copied and time.monotonic() < deadline:  # until the log holds frames not yet copied back
+        project_create(workflow_slug="wf", version_slug="v1", project_data={"pad": "x" * 3000})
+        frames, copied = _wal_frames(path)
+    assert frames > copied
+    deadline = time.monotonic() + 5
+    while _wal_frames(path)[1] < frames and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _wal_frames(path)[1] >= frames, "the checkpoint thread did not copy the log back"
+
+
+def test_the_sqlite_checkpoint_thread_never_makes_a_database(tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: its write-ahead log")
+    from orchestra.db.sqlite3 import base
+
+    gone = tmp_path / "gone.sqlite3"
+    sqlite3.connect(gone).execute("PRAGMA journal_mode=WAL").close()
+    thread = base._Checkpointer(str(gone))
+    gone.unlink()
+    thread.checkpoint()
+    assert not gone.exists()
+    memory = sqlite3.connect(":memory:")
+    assert base.checkpointed_file(memory) is None
