@@ -132,3 +132,25 @@ def test_ending_a_project_stops_its_running_step(tmp_path, settings):
         executor.stop()
     assert functions.RAN_TO_THE_END == []
     assert Task.objects.get(project=project).status == "Aborted"
+
+
+def test_a_worker_on_postgresql_starts_work_another_process_queued_without_waiting_for_its_poll(tmp_path, settings):
+    """execution.notify: the web process (no executor here) announces the queued steps; the worker, polling only
+    every minute, is woken by PostgreSQL's NOTIFY and runs the whole chain at once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no LISTEN/NOTIFY; its workers poll")
+    from tests.support.processes import Worker, worker_env
+    from tests.support.processes import wait_for as wait
+
+    load(tmp_path, DIAMOND)
+    settings.ORCHESTRA_EXECUTOR = "local"
+    worker = Worker(["--threads", "2"], worker_env(ORCHESTRA_POLL_SECONDS="60"), tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert wait(lambda: "listening for work other processes announce" in worker.output(), 30), worker.output()
+        started = time.monotonic()
+        project = project_create(workflow_slug="wf", version_slug="v1")
+        assert wait(lambda: Project.objects.get(pk=project.pk).status == "Completed", 20), worker.output()
+        assert time.monotonic() - started < 20  # the poll would have taken a minute
+    finally:
+        worker.stop()

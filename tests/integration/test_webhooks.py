@@ -467,3 +467,28 @@ def test_delivered_deliveries_are_pruned_after_the_retention_and_dead_letters_st
     settings.ORCHESTRA_OUTBOX_RETENTION_DAYS = 0
     call_command("webhook", "prune")
     assert "ORCHESTRA_OUTBOX_RETENTION_DAYS is 0: deliveries are kept" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_postgresql_sends_deliveries_another_process_queued_without_waiting_for_its_poll(
+    tmp_path, settings, receiver
+):
+    """execution.notify: this process (no senders here) announces the deliveries it wrote; the worker's outbox
+    threads, polling only every minute, are woken by PostgreSQL's NOTIFY."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no LISTEN/NOTIFY; its senders poll")
+    settings.ORCHESTRA_EMAIL_NOTIFICATIONS = False
+    settings.ORCHESTRA_EXECUTOR = "local"
+    load(tmp_path, [machine("a")])
+    subscription_create(name="now", url=receiver.url, event_types=["project.created"])
+    env = worker_env(ORCHESTRA_EXECUTOR="local", ORCHESTRA_POLL_SECONDS="60", ORCHESTRA_EMAIL_NOTIFICATIONS="0")
+    worker = Worker(["--threads", "1"], env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert wait_for(lambda: "listening for work other processes announce" in worker.output(), 30)
+        project_create(workflow_slug="wf", version_slug="v1")
+        assert wait_for(lambda: len(receiver.delivered()) == 1, 20), worker.output()
+    finally:
+        worker.stop()

@@ -63,6 +63,10 @@ def queued_in_transaction() -> None:
 def _wake_pump() -> None:
     if _pump is not None:
         _pump.wake()
+    else:  # no senders here (a web process): another process's (PostgreSQL; they poll otherwise)
+        from orchestra.execution import notify
+
+        notify.announce(notify.OUTBOX)
 
 
 # --- claiming -----------------------------------------------------------------------------------------------

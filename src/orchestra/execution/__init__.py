@@ -10,7 +10,8 @@ Services call these (after commit) when they queue automated work:
 Modes (ORCHESTRA_EXECUTOR):
 - eager: run everything runnable now, in this thread (tests, benchmarks, one-off scripts);
 - local: the in-process executor of `orchestra serve` / `orchestra worker`, when this process has one;
-  other processes notice the work on their next poll;
+  other processes' executors are woken on PostgreSQL (execution.notify) and notice it on their next poll on
+  SQLite;
 - celery: a `run_task(task_id)` message per task for Celery workers (`orchestra worker --celery`); without
   task ids, a message that makes a worker look for due work in the database.
 """
@@ -65,4 +66,4 @@ def work_queued(task_ids: Sequence[int] = (), delay: float | None = None) -> Non
     elif mode == "local":
         from orchestra.execution.local import wake
 
-        wake()
+        wake(task_ids)

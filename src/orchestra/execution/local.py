@@ -20,6 +20,7 @@ from django.db import close_old_connections, connections
 
 from orchestra import conf
 from orchestra.events.outbox import Pump
+from orchestra.execution import notify
 from orchestra.execution.runner import owner_name, run_claim
 from orchestra.services._progress import Claim
 from orchestra.services.machine import machine_claim
@@ -30,9 +31,14 @@ _current: LocalExecutor | None = None
 _thread = threading.local()
 
 
-def wake() -> None:
-    if _current is not None:
-        _current.wake()
+def wake(task_ids: Sequence[int] = ()) -> None:
+    """Work was queued: this process's executor looks for it now, and unless it has a thread for each of these
+    tasks, the other processes' executors are told too (PostgreSQL; they poll otherwise)."""
+    executor = _current
+    if executor is not None:
+        executor.wake()
+    if executor is None or not task_ids or executor.idle() < len(task_ids):
+        notify.announce(notify.WORK)
 
 
 def owner_if_idle(count: int) -> str | None:
@@ -70,12 +76,16 @@ class LocalExecutor:
         self.owner = owner_name("local")
         # The outbox's own threads: a slow webhook receiver never holds up a step.
         self._outbox = Pump(poll_seconds=self.poll_seconds)
+        # PostgreSQL: other processes' announcements wake the dispatcher and the outbox (execution.notify).
+        self._listener = notify.Listener({notify.WORK: self.wake, notify.OUTBOX: self._outbox.wake})
 
     def start(self) -> LocalExecutor:
         global _current
         _current = self
         self._dispatcher.start()
         self._outbox.start()
+        if notify.Listener.wanted():
+            self._listener.start()
         log.info("local executor started with %s threads", self.threads)
         return self
 
@@ -92,6 +102,7 @@ class LocalExecutor:
             _current = None
         self._stop.set()
         self._wake.set()
+        self._listener.stop()
         self._outbox.stop(wait=wait)
         self._dispatcher.join()
         self._pool.shutdown(wait=wait)
