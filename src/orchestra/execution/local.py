@@ -105,6 +105,8 @@ class LocalExecutor:
         self._listener.stop()
         self._outbox.stop(wait=wait)
         self._dispatcher.join()
+        if wait and self._listener.is_alive():
+            self._listener.join(timeout=5)  # it looks up from the socket every second
         self._pool.shutdown(wait=wait)
         if wait:  # the threads are gone: close what they left open
             for wrappers in self._connections.values():
