@@ -49,7 +49,7 @@ class Listener(threading.Thread):
         super().__init__(name="orchestra-listener", daemon=True)
         self.wake = wake
         self.retry_seconds = retry_seconds
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.listening = threading.Event()  # set while subscribed (tests wait for it)
 
     @staticmethod
@@ -57,7 +57,7 @@ class Listener(threading.Thread):
         return connection.vendor == "postgresql"
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         import psycopg
@@ -66,14 +66,14 @@ class Listener(threading.Thread):
         params = connection.get_connection_params()
         for name in ("cursor_factory", "context", "prepare_threshold"):  # Django's, for its own connections
             params.pop(name, None)
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
                     for channel in self.wake:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self.listening.set()
                     log.info("listening for work other processes announce (%s)", ", ".join(self.wake))
-                    while not self._stop.is_set():
+                    while not self._stopping.is_set():
                         for note in conn.notifies(timeout=1.0):
                             if note.payload != _sender() and note.channel in self.wake:
                                 self.wake[note.channel]()
@@ -81,4 +81,4 @@ class Listener(threading.Thread):
                 log.warning("listening for other processes' work failed; polling meanwhile", exc_info=True)
             finally:
                 self.listening.clear()
-            self._stop.wait(self.retry_seconds)
+            self._stopping.wait(self.retry_seconds)
