@@ -50,7 +50,6 @@ class Listener(threading.Thread):
         self.wake = wake
         self.retry_seconds = retry_seconds
         self._stopping = threading.Event()
-        self.listening = threading.Event()  # set while subscribed (tests wait for it)
 
     @staticmethod
     def wanted() -> bool:
@@ -71,7 +70,6 @@ class Listener(threading.Thread):
                 with psycopg.connect(**params, autocommit=True) as conn:
                     for channel in self.wake:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    self.listening.set()
                     log.info("listening for work other processes announce (%s)", ", ".join(self.wake))
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=1.0):
@@ -79,6 +77,4 @@ class Listener(threading.Thread):
                                 self.wake[note.channel]()
             except Exception:
                 log.warning("listening for other processes' work failed; polling meanwhile", exc_info=True)
-            finally:
-                self.listening.clear()
             self._stopping.wait(self.retry_seconds)
