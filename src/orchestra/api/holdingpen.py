@@ -7,7 +7,6 @@ Invenio-Workflows-UI's REST shape: `GET /holdingpen/`, `GET /holdingpen/<id>`, `
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -39,17 +38,7 @@ class PenFilter(Schema):
 
 @route(router, "GET", "/")
 def holding_pen(request: HttpRequest, filters: Query[PenFilter]) -> dict[str, Any]:
-    values = filters.dict()
-    values["since"] = _day_start(filters.since)
-    # The day after "until" (which it includes); the last day there is has none: no end.
-    values["until"] = _day_start(
-        filters.until + dt.timedelta(days=1) if filters.until and filters.until < dt.date.max else None
-    )
-    return pen_list(**values)
-
-
-def _day_start(day: dt.date | None) -> dt.datetime | None:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) if day else None
+    return pen_list(**filters.dict())
 
 
 class ObjectPath(Schema):

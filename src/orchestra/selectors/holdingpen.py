@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -57,12 +57,13 @@ def pen_list(
     action: str | None = None,
     message: str | None = None,
     status: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
     page: int = 1,
     page_size: int = 50,
 ) -> dict[str, Any]:
-    """Halted and Failed tasks, most recently stopped first; filters combine (message: text search)."""
+    """Halted and Failed tasks, most recently stopped first; filters combine (message: text search; `since` and
+    `until` are whole days, UTC, both included)."""
     rows = Task.objects.filter(status__in=[status] if status in PEN_STATUSES else list(PEN_STATUSES))
     if workflow:
         rows = rows.filter(project__version__workflow__slug=workflow)
@@ -73,9 +74,9 @@ def pen_list(
     if message:
         rows = rows.filter(Q(object__message__icontains=message) | Q(last_error__icontains=message))
     if since:
-        rows = rows.filter(updated_at__gte=since)
-    if until:
-        rows = rows.filter(updated_at__lt=until)
+        rows = rows.filter(updated_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
+    if until and until < date.max:  # the last day there is has no day after it: no end
+        rows = rows.filter(updated_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
     total = rows.count()
     start = (page - 1) * page_size
     items = []

@@ -117,13 +117,7 @@ def _filters(query: QueryDict) -> tuple[dict[str, Any], dict[str, Any], dict[str
     errors: dict[str, str] = {}
     since, until = _day(form["from"], errors, "from"), _day(form["to"], errors, "to")
     selected: dict[str, Any] = {k: form[k] or None for k in ("workflow", "step", "action", "message", "status")}
-    # Dates are whole days (UTC): "to" includes its day.
-    selected["since"] = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC) if since else None
-    selected["until"] = (
-        dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-        if until and until < dt.date.max
-        else None  # the last day there is: no end
-    )
+    selected["since"], selected["until"] = since, until  # whole days (UTC): "to" includes its day
     return selected, form, errors
 
 
