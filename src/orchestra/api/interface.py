@@ -13,13 +13,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from orchestra.api.auth import WorkerCaller, worker_auth
 from orchestra.api.main import route
 from orchestra.api.schemas import (
-    ISO_DATE,
     MAX_ID,
     Body,
     Date,
@@ -163,30 +162,28 @@ def list_time_entries(request: HttpRequest, filters: Query[TimeEntryFilter]) -> 
     return [_entry(e) for e in entries]
 
 
-def _entry_date(value: Any) -> dt.date:
-    day = value
-    if isinstance(value, str) and ISO_DATE.fullmatch(value):
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError as error:
-            raise PydanticCustomError("date", "not a date: {why}", {"why": str(error)}) from None
-    if not isinstance(day, dt.date):
-        raise PydanticCustomError("date", "expected a date as YYYY-MM-DD")
-    if not timekeeping.EARLIEST_DATE <= day <= timekeeping.LATEST_DATE:
-        raise PydanticCustomError("date", "out of range: time entries are dated from 1900-01-01 to 2999-12-31")
+def _entry_date(day: dt.date) -> dt.date:
+    first, last = timekeeping.EARLIEST_DATE, timekeeping.LATEST_DATE
+    if not first <= day <= last:
+        raise PydanticCustomError(
+            "date",
+            "out of range: time entries are dated from {first} to {last}",
+            {"first": first.isoformat(), "last": last.isoformat()},
+        )
     return day
 
 
-# A time entry's day (timekeeping.EARLIEST_DATE to LATEST_DATE), which the document says with a pattern.
+# A time entry's day: a `Date` from timekeeping.EARLIEST_DATE to LATEST_DATE, which the document says with a
+# pattern (years 1900-2999) so that the fuzzer makes only days the service takes.
 EntryDate = Annotated[
-    dt.date,
-    PlainValidator(_entry_date),
+    Date,
+    AfterValidator(_entry_date),
     WithJsonSchema(
         {
             "type": "string",
             "format": "date",
             "pattern": r"^(?:19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$",
-            "description": "YYYY-MM-DD, from 1900-01-01 to 2999-12-31",
+            "description": f"YYYY-MM-DD, from {timekeeping.EARLIEST_DATE} to {timekeeping.LATEST_DATE}",
         }
     ),
 ]

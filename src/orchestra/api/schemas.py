@@ -82,12 +82,12 @@ Priority = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 # Pages past this are empty anyway; the bound keeps the query's offset within a 64-bit integer.
 Page = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_date(value: Any) -> Any:
     # pydantic alone would also take a number (a Unix time) or other ISO 8601 spellings.
-    if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
         return value
     raise PydanticCustomError("date", "expected a date as YYYY-MM-DD")
 
