@@ -37,15 +37,15 @@ def text_problem_at(value: Any, path: str) -> tuple[str, str] | None:
 
 
 def printable_path(path: str) -> str:
-    """A path from text_problem_at as it can be shown: NUL and surrogates escaped."""
-    return path.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+    """A path from text_problem_at as it can be shown: NUL as JSON writes it, surrogates escaped."""
+    return storable(path, nul="\\u0000")
 
 
-def storable(text: str) -> str:
-    """`text` as a record of what happened can keep it: a NUL shown as \\x00, an unpaired surrogate as \\udXXX
+def storable(text: str, nul: str = "\\x00") -> str:
+    """`text` as a record of what happened can keep it: a NUL shown as `nul`, an unpaired surrogate as \\udXXX
     (for logs and error messages, which are kept whatever a program printed or raised)."""
     if "\x00" in text:
-        text = text.replace("\x00", "\\x00")
+        text = text.replace("\x00", nul)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
