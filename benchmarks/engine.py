@@ -618,82 +618,28 @@ def sqlite_floor(workload: Workload, n: int, home: Path) -> dict[str, Any]:
     nothing around them but the loop) on copies of the database as it was before them. The median of
     FLOOR_REPLAYS replays. A yardstick that moves with the machine: 'orchestra at x% of it' compares across
     machines where projects/s cannot."""
-    import sqlite3
-
     from django.db import connection
 
-    from orchestra.db.sqlite3.base import _qmark
+    from benchmarks import floor
 
-    connection.ensure_connection()
-    snapshot = home / "floor-snapshot.sqlite3"
-    target = sqlite3.connect(snapshot)
-    connection.connection.backup(target)
-    target.close()
-
-    commit = object()
-    log: list[Any] = []
-
-    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        log.append((sql, params, many))
-        return execute(sql, params, many, context)
-
-    real_commit = connection._commit
-
-    def recorded_commit() -> Any:
-        log.append(commit)
-        return real_commit()
-
-    connection._commit = recorded_commit  # type: ignore[method-assign]
-    try:
-        with connection.execute_wrapper(record):
-            ids = [workload.run_one(2 * 10**6 + i) for i in range(n)]
-    finally:
-        del connection._commit
+    make_copy = floor.snapshot("floor")
+    with floor.recording() as rec:
+        ids = [workload.run_one(2 * 10**6 + i) for i in range(n)]
     verify_completed(workload.name, ids)
-
-    def plain(value: Any) -> Any:  # TextChoices and the like, as sqlite3 stores them
-        return str(value) if isinstance(value, str) and type(value) is not str else value
-
-    statements: list[tuple[str, Any, bool]] = []
-    for entry in log:
-        if entry is commit:
-            statements.append(("COMMIT", (), False))
-        else:
-            sql, params, many = entry
-            params = [[plain(v) for v in row] for row in params] if many else [plain(v) for v in params or ()]
-            statements.append((_qmark(sql), params, many))
 
     init = str(connection.settings_dict.get("OPTIONS", {}).get("init_command", ""))
     runs = []
     for k in range(FLOOR_REPLAYS):
-        copy = home / f"floor-{k}.sqlite3"
-        shutil.copy(snapshot, copy)
-        raw = sqlite3.connect(copy, isolation_level=None)
-        raw.executescript(init + "; PRAGMA foreign_keys = ON;")
-        cursor = raw.cursor()
-        in_commit = 0.0
-        start = time.perf_counter()
-        for sql, params, many in statements:
-            if many:
-                cursor.executemany(sql, params)
-            elif sql == "COMMIT":
-                t0 = time.perf_counter()
-                cursor.execute(sql)
-                in_commit += time.perf_counter() - t0
-            else:
-                cursor.execute(sql, params)
-                cursor.fetchall()
-        elapsed = time.perf_counter() - start
-        raw.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{copy}{suffix}").unlink(missing_ok=True)
-        runs.append((elapsed, in_commit))
-    snapshot.unlink()
+        copy = make_copy(k)
+        replayed = floor.replay(copy, rec, init)
+        floor.drop(copy)
+        runs.append((sum(replayed.seconds), replayed.commit_seconds or 0.0))
+    floor.drop_snapshot("floor")
     elapsed, in_commit = sorted(runs)[len(runs) // 2]
     return {
         "projects": n,
-        "statements_per_project": sum(1 for s in statements if s[0] != "COMMIT") / n,
-        "commits_per_project": sum(1 for s in statements if s[0] == "COMMIT") / n,
+        "statements_per_project": rec.statements / n,
+        "commits_per_project": rec.commits / n,
         "projects_per_s": n / elapsed,
         "ms_per_project": elapsed * 1000 / n,
         "commit_ms_per_project": in_commit * 1000 / n,

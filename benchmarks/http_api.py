@@ -2,7 +2,8 @@
 """HTTP benchmark: Orchestra's API under gunicorn, with signed client requests and a worker's personal token.
 
     .venv/bin/python benchmarks/http_api.py [--database-url URL] [--threads 8] [--requests 2000] [--warmup 50]
-                                        [--rounds 50] [--workflow human|simple] [--workers 2] [--json] [--keep]
+                                        [--rounds 50] [--workflow human|simple] [--workers 2] [--floor] [--json]
+                                        [--keep]
 
 The script sets up a fresh ORCHESTRA_HOME (SQLite file, or the PostgreSQL database given with --database-url,
 dropped and recreated), migrates, loads the benchmark workflow, creates an API key and a worker with a personal
@@ -12,7 +13,10 @@ token, then starts `gunicorn orchestra.wsgi:application` (sync workers, eager ex
 1. create_project throughput: N signed requests from T client threads (one requests.Session each);
 2. a full round trip, one request after the other: create_project, project_information, new task (worker
    API), submit (worker API), project_information (the project must be Completed). Before it, the database
-   runs ANALYZE, as autovacuum would soon after the load of step 1.
+   runs ANALYZE, as autovacuum would soon after the load of step 1;
+3. with --floor, what that work needs with none of Orchestra's own: the same load of signed requests to a view
+   that reads no database, and the round trip's and create_project's statements replayed through the bare
+   database driver (benchmarks/floor.py).
 
 Every response is checked; failed requests are reported and make the script exit non-zero.
 See benchmarks/README.md for what the figures mean.
@@ -21,9 +25,11 @@ See benchmarks/README.md for what the figures mean.
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -50,6 +56,7 @@ DEFAULT_ROUNDS = 50
 WARMUP_ROUNDS = 5
 STATUS_REQUESTS = 200
 DEFAULT_WORKERS = 2
+CLIENTS = ("requests", "http.client")
 REQUEST_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0
 
@@ -264,18 +271,64 @@ class Failures:
 Payload = dict[str, Any]
 
 
+class Reply:
+    """What the benchmark reads of a response."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code = status
+        self.text = body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class StdlibSession:
+    """What Api needs of a requests.Session, with the standard library's http.client (the layer under
+    orchestra.client's urllib): a connection per request, as gunicorn's sync workers close each one anyway."""
+
+    def __enter__(self) -> StdlibSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> Reply:
+        return self._request("POST", url, data, headers, timeout)
+
+    def get(self, url: str, headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT) -> Reply:
+        return self._request("GET", url, None, headers or {}, timeout)
+
+    @staticmethod
+    def _request(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> Reply:
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+        try:
+            conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers)
+            response = conn.getresponse()
+            return Reply(response.status, response.read())
+        finally:
+            conn.close()
+
+
+# requests' exceptions are OSErrors too
+CONNECTION_ERRORS = (OSError, http.client.HTTPException)
+
+
 class Api:
     """Orchestra's client API (signed with sign_cavage: a fresh X-Request-Id each time, so no request is ever
     mistaken for a replay) and worker API (`Authorization: Token …`), every response checked."""
 
-    def __init__(self, url: str, credentials: Credentials, failures: Failures) -> None:
+    def __init__(self, url: str, credentials: Credentials, failures: Failures, client: str = "requests") -> None:
         self.url = url
         self.host = urlsplit(url).netloc
         self.credentials = credentials
         self.failures = failures
+        self.client_kind = client
 
-    @staticmethod
-    def session() -> Any:
+    def session(self) -> Any:
+        """A requests.Session (`requests`), or the same calls made with the standard library (`http.client`)."""
+        if self.client_kind == "http.client":
+            return StdlibSession()
         import requests
 
         session = requests.Session()
@@ -283,11 +336,9 @@ class Api:
         return session
 
     def _post(self, session: Any, what: str, path: str, body: bytes, headers: dict[str, str]) -> Payload | None:
-        import requests
-
         try:
             response = session.post(self.url + path, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
-        except requests.RequestException as exc:
+        except CONNECTION_ERRORS as exc:
             self.failures.add(what, f"{type(exc).__name__}: {exc}")
             return None
         if response.status_code != 200:
@@ -426,6 +477,39 @@ class CpuMeter:
 
 def create_load(api: Api, server: Server, workflow: str, total: int, threads: int, tag: str) -> dict[str, Any]:
     """`total` create_project requests shared by `threads` client threads, all started together."""
+    return run_load(server, total, threads, lambda session, i: api.create_project(session, workflow, f"{tag} {i}"), api)
+
+
+def stack_load(api: Api, server: Server, total: int, threads: int) -> dict[str, Any]:
+    """The same load with none of Orchestra's work: each request signs a create_project body as the client does
+    (sign_cavage), then `GET /orchestra/status/` (a plain Django view, no database)."""
+    from orchestra.api.signatures import sign_cavage
+
+    body = json.dumps({"workflow_slug": "x", "workflow_version_slug": "v1", "description": "floor"}).encode()
+    path = f"{CLIENT_API}create_project/"
+    c = api.credentials
+
+    def call(session: Any, i: int) -> int | None:
+        headers = {"Host": api.host, "Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(sign_cavage("POST", path, headers, body, c.key_id, c.secret, now=time.time()))
+        try:
+            response = session.get(api.url + "/orchestra/status/", headers=headers, timeout=REQUEST_TIMEOUT)
+        except CONNECTION_ERRORS as exc:
+            api.failures.add("status", f"{type(exc).__name__}: {exc}")
+            return None
+        if response.status_code != 200 or response.text != "OK":
+            api.failures.add("status", f"HTTP {response.status_code}: {response.text[:200]}")
+            return None
+        return i
+
+    return run_load(server, total, threads, call, api)
+
+
+def run_load(
+    server: Server, total: int, threads: int, call: Callable[[Any, int], int | None], api: Api
+) -> dict[str, Any]:
+    """`total` calls shared by `threads` client threads (a requests.Session each), all started together; a call
+    returns an id, or None when it failed (and said so in api.failures)."""
     counter = itertools.count()
     barrier = threading.Barrier(threads + 1)
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -437,10 +521,10 @@ def create_load(api: Api, server: Server, workflow: str, total: int, threads: in
                 barrier.wait()
                 while (i := next(counter)) < total:
                     t0 = time.perf_counter()
-                    project_id = api.create_project(session, workflow, f"{tag} {i}")
+                    result = call(session, i)
                     latencies[k].append((time.perf_counter() - t0) * 1000)
-                    if project_id is not None:
-                        created[k].append(project_id)
+                    if result is not None:
+                        created[k].append(result)
         except Exception as exc:  # a bug in this script: count it, never hang the barrier
             barrier.abort()
             api.failures.add("client thread", f"{type(exc).__name__}: {exc}")
@@ -562,8 +646,6 @@ def round_trips(api: Api, server: Server, workflow: str, rounds: int, warmup: in
 
 def status_baseline(api: Api, server: Server, n: int) -> dict[str, Any]:
     """The floor under every figure: `GET /orchestra/status/` (a plain Django view, no database), one at a time."""
-    import requests
-
     ms: list[float] = []
     with api.session() as session, CpuMeter(server) as cpu:
         for _ in range(n):
@@ -572,12 +654,112 @@ def status_baseline(api: Api, server: Server, n: int) -> dict[str, Any]:
                 response = session.get(api.url + "/orchestra/status/", timeout=REQUEST_TIMEOUT)
                 ok = response.status_code == 200 and response.text == "OK"
                 detail = f"HTTP {response.status_code}: {response.text[:200]}"
-            except requests.RequestException as exc:
+            except CONNECTION_ERRORS as exc:
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
             ms.append((time.perf_counter() - t0) * 1000)
             if not ok:
                 api.failures.add("status", detail)
     return {"requests": n, "median_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90), **cpu.per_request(n)}
+
+
+# --- the floor (--floor) ---------------------------------------------------------------------------------
+
+
+class InProcessSession:
+    """What Api needs of a requests.Session, answered by calling Orchestra's WSGI application in this process
+    (no HTTP); `before` runs ahead of each request."""
+
+    def __init__(self, before: Callable[[], None] = lambda: None) -> None:
+        from django.core.wsgi import get_wsgi_application
+
+        self.app = get_wsgi_application()
+        self.before = before
+
+    def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> Reply:
+        import io
+
+        parts = urlsplit(url)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "SERVER_NAME": parts.hostname or "127.0.0.1",
+            "SERVER_PORT": str(parts.port or 80),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "CONTENT_LENGTH": str(len(data)),
+            "HTTP_HOST": parts.netloc,
+        }
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            environ[key if key == "CONTENT_TYPE" else "HTTP_" + key] = value
+        status: list[str] = []
+        self.before()
+        body = b"".join(self.app(environ, lambda s, h, exc=None: status.append(s)))
+        return Reply(int(status[0].split()[0]), body)
+
+
+FLOOR_REPLAYS = 3
+FLOOR_CREATES = 200
+
+
+def database_floor(
+    credentials: Credentials, workflow: str, rounds: int, creates: int, failures: Failures
+) -> dict[str, Any]:
+    """What the database itself needs for the benchmark's requests (benchmarks/floor.py): `rounds` round trips
+    and `creates` create_project requests run in this process (the WSGI application called directly), every
+    statement recorded per request, then replayed through the bare driver on copies of the database as it was
+    before them; the median of FLOOR_REPLAYS replays. On PostgreSQL each request's statements go in one
+    pipeline: a single exchange with the server, which Orchestra (reading results between statements) cannot
+    beat."""
+    from django.db import connection
+
+    from benchmarks import floor
+
+    init = str(connection.settings_dict.get("OPTIONS", {}).get("init_command", ""))
+    api = Api("http://127.0.0.1", credentials, failures)
+    warm = InProcessSession()
+    for i in range(WARMUP_ROUNDS):  # this process's caches (compiled workflow, ledger heads), as a worker's are
+        round_trip(api, warm, workflow, -100 - i)
+    in_process = [t["round trip"] for i in range(rounds) if (t := round_trip(api, warm, workflow, -300 - i))]
+    make_copy = floor.snapshot("httpfloor")
+    with floor.recording() as rec:
+        session = InProcessSession(before=rec.mark)
+        completed = sum(round_trip(api, session, workflow, -200 - i) is not None for i in range(rounds))
+        for i in range(creates):
+            api.create_project(session, workflow, f"floor {i}")
+    calls = len(ROUND_TRIP_CALLS)
+    if completed != rounds or len(in_process) != rounds or len(rec.groups) != rounds * calls + creates:
+        failures.add("floor", f"{completed} of {rounds} round trips, {len(rec.groups)} requests recorded")
+        return {}
+    replays = []
+    for k in range(FLOOR_REPLAYS):
+        copy = make_copy(k)
+        try:
+            seconds = floor.replay(copy, rec, init).seconds
+        finally:
+            floor.drop(copy)
+        trips = [sum(seconds[r * calls : (r + 1) * calls]) * 1000 for r in range(rounds)]
+        per_call = {
+            name: percentile([seconds[r * calls + c] * 1000 for r in range(rounds)], 50)
+            for c, name in enumerate(ROUND_TRIP_CALLS)
+        }
+        creates = [x * 1000 for x in seconds[rounds * calls :]]
+        replays.append((percentile(trips, 50), percentile(creates, 50), per_call))
+    floor.drop_snapshot("httpfloor")
+    trip_ms, create_ms, per_call = sorted(replays, key=lambda r: r[0])[len(replays) // 2]
+    trip_statements = sum(1 for g in rec.groups[: rounds * calls] for e in g if not isinstance(e, str))
+    return {
+        "in_process_round_trip_ms": percentile(in_process, 50),
+        "round_trip_ms": trip_ms,
+        "round_trip_replays_ms": [round(r[0], 3) for r in replays],
+        "per_call_ms": per_call,
+        "create_project_ms": create_ms,
+        "statements_per_round_trip": trip_statements / rounds,
+        "pipelined": connection.vendor == "postgresql",
+    }
 
 
 def database_check(expected_projects: int, expected_completed: int, failures: Failures) -> dict[str, int]:
@@ -606,7 +788,11 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 
 def print_report(
-    env: dict[str, Any], load: dict[str, Any], trips: dict[str, Any], baseline: dict[str, Any], args: argparse.Namespace
+    env: dict[str, Any],
+    loads: dict[str, dict[str, Any]],
+    trips: dict[str, dict[str, Any]],
+    baselines: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
 ) -> None:
     from benchmarks.engine import table
 
@@ -621,7 +807,7 @@ def print_report(
                 ["python", env["python"]],
                 ["django", env["django"]],
                 ["server", env["server"]],
-                ["client", env["client"]],
+                ["clients", env["client"]],
                 ["cpus", env["cpus"]],
                 ["platform", env["platform"]],
                 ["cpu check", env["cpu_check"]],
@@ -630,13 +816,15 @@ def print_report(
             ],
         )
     )
+    first = next(iter(loads.values()))
     print(
-        f"\ncreate_project (client API, signed): {load['threads']} client threads, {load['requests']:,} requests"
-        f" after {args.warmup} warm-up"
+        f"\ncreate_project (client API, signed): {first['threads']} client threads, {first['requests']:,} requests"
+        f" after {args.warmup} warm-up, for each client"
     )
     print(
         table(
             [
+                "client",
                 "requests",
                 "failed",
                 "wall s",
@@ -650,6 +838,7 @@ def print_report(
             ],
             [
                 [
+                    kind,
                     f"{load['requests']:,}",
                     load["failed"],
                     _fmt(load["wall_s"], 3),
@@ -661,41 +850,46 @@ def print_report(
                     _fmt(load["server_cpu_ms_per_request"]),
                     _fmt(load["client_cpu_ms_per_request"]),
                 ]
+                for kind, load in loads.items()
             ],
             left=0,
         )
     )
+    kinds = list(trips)
+    some = trips[kinds[0]]
     print(
-        f"\nRound trip over HTTP: one client, one request after the other, {trips['rounds']} rounds after"
-        f" {WARMUP_ROUNDS} warm-up; {trips['completed']} completed, {trips['failed']} failed"
+        f"\nRound trip over HTTP: one client, one request after the other, {some['rounds']} rounds after"
+        f" {WARMUP_ROUNDS} warm-up, for each client; "
+        + ", ".join(f"{kind}: {t['completed']} completed, {t['failed']} failed" for kind, t in trips.items())
     )
+
+    def cell(figures: dict[str, float]) -> str:
+        return f"{_fmt(figures['median_ms'], 3)} ({_fmt(figures['p90_ms'])})"
+
     print(
         table(
-            ["request", "median ms", "p90 ms"],
-            [
-                [name, _fmt(s["median_ms"], 3), _fmt(s["p90_ms"], 3)]
-                for name, s in trips["per_call"].items()
-                if name != "round trip"
-            ]
-            + [["round trip (all five)", _fmt(trips["median_ms"], 3), _fmt(trips["p90_ms"], 3)]],
+            ["median ms (p90)", *kinds],
+            [[name, *(cell(trips[k]["per_call"][name]) for k in kinds)] for name in ROUND_TRIP_CALLS]
+            + [["round trip (all five)", *(cell(trips[k]) for k in kinds)]],
         )
     )
-    print(
-        f"round-trip loop: {_fmt(trips['requests_per_s'], 1)} requests/s"
-        f" ({len(ROUND_TRIP_CALLS)} requests a round, {_fmt(trips['wall_s'], 3)} s in all);"
-        f" CPU per request: server {_fmt(trips['server_cpu_ms_per_request'])} ms,"
-        f" client {_fmt(trips['client_cpu_ms_per_request'])} ms"
-    )
-    print(
-        f"baseline: GET /orchestra/status/ (no database), {baseline['requests']} one at a time:"
-        f" median {_fmt(baseline['median_ms'], 3)} ms, p90 {_fmt(baseline['p90_ms'], 3)} ms;"
-        f" CPU per request: server {_fmt(baseline['server_cpu_ms_per_request'])} ms,"
-        f" client {_fmt(baseline['client_cpu_ms_per_request'])} ms"
-    )
+    for kind in kinds:
+        t, baseline = trips[kind], baselines[kind]
+        print(
+            f"{kind}: round-trip loop {_fmt(t['requests_per_s'], 1)} requests/s, CPU per request: server"
+            f" {_fmt(t['server_cpu_ms_per_request'])} ms, client {_fmt(t['client_cpu_ms_per_request'])} ms;"
+            f" baseline GET /orchestra/status/ (no database), {baseline['requests']} one at a time: median"
+            f" {_fmt(baseline['median_ms'], 3)} ms, p90 {_fmt(baseline['p90_ms'], 3)} ms, CPU per request: server"
+            f" {_fmt(baseline['server_cpu_ms_per_request'])} ms,"
+            f" client {_fmt(baseline['client_cpu_ms_per_request'])} ms"
+        )
     print(
         "\nNotes: latencies are measured at the client, signing included. Server CPU is the gunicorn workers'"
         "\n(user + system, from /proc; PostgreSQL's own processes are not in it), client CPU this process's."
-        "\nThe round trips run after the create_project run, so the pull chooses among that run's open 'rate'"
+        "\nThe clients send the same signed requests and check the same answers: `requests` (one Session per thread,"
+        "\nas B12's client code uses it) and the standard library's http.client (what orchestra.client's urllib uses"
+        "\nunderneath). Client and server share this machine's cores, so a client's own CPU is in every figure."
+        "\nThe round trips run after the create_project runs, so the pull chooses among those runs' open 'rate'"
         "\ntasks too; the round-trip projects have priority 1, so the pull takes theirs. gunicorn's sync"
         "\nworkers close every connection, so each request opens a new one."
         + (
@@ -704,22 +898,89 @@ def print_report(
             else ""
         )
     )
-    rows = [
-        [
-            f"create_project >= {TARGET_CREATE_RPS:.0f} requests/s",
-            _fmt(load["requests_per_s"], 1),
-            "met" if load["requests_per_s"] >= TARGET_CREATE_RPS else "MISSED",
-        ],
-        [
-            f"round trip <= {TARGET_ROUND_TRIP_MS:.0f} ms (median)",
-            _fmt(trips["median_ms"], 2),
-            "met" if trips["median_ms"] <= TARGET_ROUND_TRIP_MS else "MISSED",
-        ],
-    ]
+    rows = []
+    for kind in kinds:
+        rps, ms = loads[kind]["requests_per_s"], trips[kind]["median_ms"]
+        rows.append(
+            [
+                f"create_project >= {TARGET_CREATE_RPS:.0f} requests/s",
+                kind,
+                _fmt(rps, 1),
+                "met" if rps >= TARGET_CREATE_RPS else "MISSED",
+            ]
+        )
+        rows.append(
+            [
+                f"round trip <= {TARGET_ROUND_TRIP_MS:.0f} ms (median)",
+                kind,
+                _fmt(ms, 2),
+                "met" if ms <= TARGET_ROUND_TRIP_MS else "MISSED",
+            ]
+        )
     print("\nTargets (not asserted)")
-    print(table(["target", "measured", ""], rows))
+    print(table(["target", "client", "measured", ""], rows))
     print("\nFor comparison")
     print(REFERENCE)
+
+
+def print_floor(
+    stacks: dict[str, dict[str, Any]],
+    database: dict[str, Any],
+    baselines: dict[str, dict[str, Any]],
+    trips: dict[str, dict[str, Any]],
+    loads: dict[str, dict[str, Any]],
+) -> None:
+    from benchmarks.engine import table
+
+    how = (
+        "each request's statements in one pipeline (one exchange with the server)"
+        if database["pipelined"]
+        else "one after the other, in-process"
+    )
+    calls = len(ROUND_TRIP_CALLS)
+    print("\nFloor (--floor): what the stack and the database need, with none of Orchestra's own work")
+    print(
+        f"database: the requests' statements replayed through the bare driver, {how}, on copies of the database;"
+        f"\nmedian of {FLOOR_REPLAYS} replays ({', '.join(_fmt(x, 2) for x in database['round_trip_replays_ms'])} ms)"
+    )
+    print(
+        table(
+            ["request", "database floor ms"],
+            [[name, _fmt(ms, 3)] for name, ms in database["per_call_ms"].items()]
+            + [["round trip (all five)", _fmt(database["round_trip_ms"], 3)]],
+        )
+    )
+    rows = []
+    for kind in trips:
+        http_ms = calls * baselines[kind]["median_ms"]
+        floor_ms = http_ms + database["round_trip_ms"]
+        stack = stacks[kind]
+        rows += [
+            [
+                f"round trip ms: {calls} x the no-database request + the database floor",
+                kind,
+                f"{_fmt(http_ms)} + {_fmt(database['round_trip_ms'])} = {_fmt(floor_ms)}",
+                _fmt(trips[kind]["median_ms"]),
+                f"<= {TARGET_ROUND_TRIP_MS:.0f}",
+            ],
+            [
+                f"create_project requests/s: the same load, signed, to GET /orchestra/status/ ({stack['threads']}"
+                " threads)",
+                kind,
+                f"{_fmt(stack['requests_per_s'], 1)} (p50 {_fmt(stack['p50_ms'])} ms)",
+                _fmt(loads[kind]["requests_per_s"], 1),
+                f">= {TARGET_CREATE_RPS:.0f}",
+            ],
+        ]
+    rows.append(["database floor of one create_project, ms", "", _fmt(database["create_project_ms"], 3), "", ""])
+    print(table(["figure", "client", "floor", "measured", "target"], rows))
+    in_process = database["in_process_round_trip_ms"]
+    print(
+        f"The round trip's {database['statements_per_round_trip']:.0f} statements. In-process (the WSGI application"
+        f" called directly, no HTTP) the round trip takes {_fmt(in_process)} ms, {_fmt(database['round_trip_ms'])}"
+        f" ms of it the database floor: Orchestra's own work is {_fmt(in_process - database['round_trip_ms'])} ms"
+        + (" (with its exchanges with the server)." if database["pipelined"] else ".")
+    )
 
 
 def print_failures(failures: Failures, server_problems: list[str], db: dict[str, int]) -> None:
@@ -756,6 +1017,17 @@ def main(argv: list[str] | None = None) -> int:
         help="human: one human step, no machine code (default); simple: B12's simple_workflow (crawl + rate)",
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn worker processes")
+    parser.add_argument(
+        "--client",
+        choices=[*CLIENTS, "both"],
+        default="both",
+        help="the HTTP client the measurements use (default: each of them, one after the other)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure what the HTTP stack and the database need with none of Orchestra's work (see README)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temp ORCHESTRA_HOME (SQLite file, gunicorn.log)")
     args = parser.parse_args(argv)
@@ -788,34 +1060,54 @@ def main(argv: list[str] | None = None) -> int:
             f"gunicorn {package_version('gunicorn')}, {args.workers} sync workers, {server.url}, executor eager"
         )
         env["client"] = (
-            f"requests {requests.__version__}, one Session per thread (gunicorn's sync workers close each connection)"
+            f"requests {requests.__version__} (one Session per thread) and http.client (Python"
+            f" {platform.python_version()}); gunicorn's sync workers close each connection"
         )
         default = " (the default; --workflow simple for B12's)" if args.workflow == "human" else ""
         env["workflow"] = WORKFLOWS[args.workflow][2] + default
 
         failures = Failures()
-        api = Api(server.url, credentials, failures)
-        if args.warmup:
-            create_load(api, server, args.workflow, args.warmup, args.threads, "bench warm-up")
-        load = create_load(api, server, args.workflow, args.requests, args.threads, "bench load")
+        clients = CLIENTS if args.client == "both" else (args.client,)
+        apis = {kind: Api(server.url, credentials, failures, kind) for kind in clients}
+        loads = {}
+        for kind, api in apis.items():
+            if args.warmup:
+                create_load(api, server, args.workflow, args.warmup, args.threads, f"bench warm-up {kind}")
+            loads[kind] = create_load(api, server, args.workflow, args.requests, args.threads, f"bench load {kind}")
         analyze()
-        trips = round_trips(api, server, args.workflow, args.rounds, WARMUP_ROUNDS)
-        baseline = status_baseline(api, server, STATUS_REQUESTS)
+        trips = {
+            kind: round_trips(api, server, args.workflow, args.rounds, WARMUP_ROUNDS) for kind, api in apis.items()
+        }
+        baselines = {kind: status_baseline(api, server, STATUS_REQUESTS) for kind, api in apis.items()}
+        stacks = {kind: stack_load(api, server, args.requests, args.threads) for kind, api in apis.items()}
+        if not args.floor:
+            stacks = {}
         server.stop()
         rounds = args.rounds + WARMUP_ROUNDS
-        db = database_check(args.warmup + args.requests + rounds, rounds, failures)
-        if load["distinct_project_ids"] != load["succeeded"]:
-            failures.add("create_project", f"{load['succeeded']} ids but {load['distinct_project_ids']} distinct")
+        db = database_check(len(clients) * (args.warmup + args.requests + rounds), len(clients) * rounds, failures)
+        for kind, load in loads.items():
+            if load["distinct_project_ids"] != load["succeeded"]:
+                failures.add(
+                    f"create_project ({kind})", f"{load['succeeded']} ids but {load['distinct_project_ids']} distinct"
+                )
         problems = server.problems()
+        database = (
+            database_floor(credentials, args.workflow, args.rounds, min(args.requests, FLOOR_CREATES), failures)
+            if args.floor
+            else None
+        )
 
-        print_report(env, load, trips, baseline, args)
+        print_report(env, loads, trips, baselines, args)
+        if stacks and database:
+            print_floor(stacks, database, baselines, trips, loads)
         print_failures(failures, problems, db)
         if args.json:
             payload = {
                 "environment": env,
-                "create_project": load,
+                "create_project": loads,
                 "round_trip": trips,
-                "status_baseline": baseline,
+                "status_baseline": baselines,
+                "floor": {"stack_load": stacks, "database": database} if args.floor else None,
                 "database_check": db,
                 "failed_requests": dict(failures.counts),
                 "server_log_problems": len(problems),

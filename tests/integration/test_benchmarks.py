@@ -18,7 +18,10 @@ from tests.support.processes import REPO
 
 SCRIPTS = {
     "engine": (["--projects", "2", "--floor"], "SQLite floor"),
-    "http_api": (["--requests", "20", "--warmup", "2", "--rounds", "2", "--threads", "2"], "Failed requests: 0"),
+    "http_api": (
+        ["--requests", "20", "--warmup", "2", "--rounds", "2", "--threads", "2", "--floor"],
+        "Failed requests: 0",
+    ),
     "events": (["--projects", "2", "--rounds", "1", "--deliveries", "20", "--history", "0"], "exactly once, in order"),
     "dashboard": (
         ["--tasks", "300", "--assignments", "20", "--requests", "2", "--warmup", "1"],
