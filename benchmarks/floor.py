@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,11 +155,12 @@ class Replayed:
     commit_seconds: float | None  # in COMMIT, in all (SQLite; a PostgreSQL pipeline does not tell)
 
 
-def replay(where: str, rec: Recording, init: str = "") -> Replayed:
+def replay(where: str, rec: Recording, init: str = "", *, pipelined: bool = True) -> Replayed:
     """How long each group takes through a bare connection to `where` (a copy from `snapshot`). `init`: the
-    SQLite connection's pragmas (Orchestra's, so the floor commits as Orchestra does)."""
+    SQLite connection's pragmas (Orchestra's, so the floor commits as Orchestra does). On PostgreSQL,
+    `pipelined=False` sends each statement (and each BEGIN and COMMIT) in an exchange of its own."""
     if "://" in where:
-        return _replay_postgres(where, rec)
+        return _replay_postgres(where, rec, pipelined)
     return _replay_sqlite(where, rec, init)
 
 
@@ -206,7 +207,7 @@ def _replay_sqlite(path: str, rec: Recording, init: str) -> Replayed:
         raw.close()
 
 
-def _replay_postgres(url: str, rec: Recording) -> Replayed:
+def _replay_postgres(url: str, rec: Recording, pipelined: bool) -> Replayed:
     import psycopg
 
     times = []
@@ -215,7 +216,7 @@ def _replay_postgres(url: str, rec: Recording) -> Replayed:
         cursor = conn.cursor()
         for group in rec.groups:
             start = time.perf_counter()
-            with conn.pipeline():
+            with conn.pipeline() if pipelined else nullcontext():
                 for entry in group:
                     if isinstance(entry, str):
                         cursor.execute(entry)

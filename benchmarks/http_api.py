@@ -734,20 +734,29 @@ def database_floor(
     if completed != rounds or len(in_process) != rounds or len(rec.groups) != rounds * calls + creates:
         failures.add("floor", f"{completed} of {rounds} round trips, {len(rec.groups)} requests recorded")
         return {}
-    replays = []
-    for k in range(FLOOR_REPLAYS):
+
+    def replayed(k: int, pipelined: bool = True) -> list[float]:
         copy = make_copy(k)
         try:
-            seconds = floor.replay(copy, rec, init).seconds
+            return floor.replay(copy, rec, init, pipelined=pipelined).seconds
         finally:
             floor.drop(copy)
-        trips = [sum(seconds[r * calls : (r + 1) * calls]) * 1000 for r in range(rounds)]
+
+    def round_trip_ms(seconds: list[float]) -> float:
+        return percentile([sum(seconds[r * calls : (r + 1) * calls]) * 1000 for r in range(rounds)], 50)
+
+    pipelined = connection.vendor == "postgresql"
+    # On PostgreSQL, also one statement per exchange: what the exchanges themselves cost.
+    one_by_one = [round_trip_ms(replayed(FLOOR_REPLAYS + k, False)) for k in range(FLOOR_REPLAYS)] if pipelined else []
+    replays = []
+    for k in range(FLOOR_REPLAYS):
+        seconds = replayed(k)
         per_call = {
             name: percentile([seconds[r * calls + c] * 1000 for r in range(rounds)], 50)
             for c, name in enumerate(ROUND_TRIP_CALLS)
         }
         creates = [x * 1000 for x in seconds[rounds * calls :]]
-        replays.append((percentile(trips, 50), percentile(creates, 50), per_call))
+        replays.append((round_trip_ms(seconds), percentile(creates, 50), per_call))
     floor.drop_snapshot("httpfloor")
     trip_ms, create_ms, per_call = sorted(replays, key=lambda r: r[0])[len(replays) // 2]
     trip_statements = sum(1 for g in rec.groups[: rounds * calls] for e in g if not isinstance(e, str))
@@ -758,7 +767,9 @@ def database_floor(
         "per_call_ms": per_call,
         "create_project_ms": create_ms,
         "statements_per_round_trip": trip_statements / rounds,
-        "pipelined": connection.vendor == "postgresql",
+        "pipelined": pipelined,
+        "one_by_one_round_trip_ms": sorted(one_by_one)[len(one_by_one) // 2] if one_by_one else None,
+        "one_by_one_replays_ms": [round(x, 3) for x in one_by_one],
     }
 
 
@@ -943,6 +954,12 @@ def print_floor(
         f"database: the requests' statements replayed through the bare driver, {how}, on copies of the database;"
         f"\nmedian of {FLOOR_REPLAYS} replays ({', '.join(_fmt(x, 2) for x in database['round_trip_replays_ms'])} ms)"
     )
+    if database["one_by_one_round_trip_ms"] is not None:
+        print(
+            "the same statements one by one (each, and each BEGIN and COMMIT, an exchange of its own):"
+            f" {_fmt(database['one_by_one_round_trip_ms'], 2)} ms a round trip (median of"
+            f" {', '.join(_fmt(x, 2) for x in database['one_by_one_replays_ms'])} ms)"
+        )
     print(
         table(
             ["request", "database floor ms"],
