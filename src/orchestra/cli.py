@@ -42,8 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help") and len(argv) == 1:
         print(_usage())
         return
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:  # load the settings now, so that a bad ORCHESTRA_* variable is one line and not a traceback
+        settings.INSTALLED_APPS  # noqa: B018
+    except ImproperlyConfigured as exc:
+        sys.exit(f"orchestra: {exc}")
     execute_from_command_line(["orchestra", *argv])
 
 

@@ -32,27 +32,65 @@
 | ORCHESTRA_OUTBOX_THREADS | 4 | how many deliveries the local executor sends at once |
 | ORCHESTRA_OUTBOX_RETENTION_DAYS | 30 | delivered deliveries older than this are deleted (0: kept forever) |
 
+An empty variable counts as unset. A value the setting cannot take (a number that is not one, or below its
+least value; a yes/no that is neither; an unknown log level) stops start-up with an error that names the
+variable and what it takes.
+
 To use Orchestra inside your own Django project, do not import this module: add "orchestra" to your
 INSTALLED_APPS and set the ``ORCHESTRA_*`` settings you need (see ``orchestra.conf``).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+# Each setting's value comes from its environment variable; an empty one counts as unset. A value that is not
+# what the setting takes stops start-up with ImproperlyConfigured naming the variable and what it takes
+# (`orchestra` prints that one line; see orchestra.cli).
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    value = _env(name, "").lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value: set it to 1 or 0, or unset it")
 
 
-ORCHESTRA_HOME = Path(os.environ.get("ORCHESTRA_HOME", ".orchestra")).resolve()
+def _env_number(name: str, default: float, *, minimum: float, whole: bool = False, above: bool = False) -> Any:
+    """A number from the environment: at least `minimum` (more than it, with `above`), an int with `whole`."""
+    raw = _env(name, "")
+    what = "a whole number" if whole else "a number"
+    bound = f"{'more than' if above else 'at least'} {minimum:g}"
+    if not raw:
+        return int(default) if whole else float(default)
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum or (above and value == minimum):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not {what} {bound}: set it to one (the default is {default:g}), or unset it"
+        )
+    return value
+
+
+ORCHESTRA_HOME = Path(_env("ORCHESTRA_HOME", ".orchestra")).resolve()
 
 
 def _secret_key() -> str:
@@ -75,7 +113,7 @@ def database_from_url(url: str | None) -> dict[str, object]:
         ORCHESTRA_HOME.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{ORCHESTRA_HOME / 'orchestra.sqlite3'}"
     # Persistent connections (checked before reuse): opening one per request cost about 3 ms on PostgreSQL.
-    max_age = int(os.environ.get("ORCHESTRA_DATABASE_CONN_MAX_AGE", "60"))
+    max_age = _env_number("ORCHESTRA_DATABASE_CONN_MAX_AGE", 60, minimum=0, whole=True)
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Django's backend, converting each statement's placeholders once (orchestra/db/sqlite3/base.py).
@@ -102,7 +140,7 @@ def database_from_url(url: str | None) -> dict[str, object]:
 
 SECRET_KEY = _secret_key()
 DEBUG = _env_bool("ORCHESTRA_DEBUG")
-ALLOWED_HOSTS = os.environ.get("ORCHESTRA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+ALLOWED_HOSTS = _env("ORCHESTRA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -192,7 +230,7 @@ def _email(url: str) -> dict[str, object]:
 
 
 globals().update(_email(os.environ.get("ORCHESTRA_EMAIL_URL", "")))
-DEFAULT_FROM_EMAIL = os.environ.get("ORCHESTRA_EMAIL_FROM", "orchestra@localhost")
+DEFAULT_FROM_EMAIL = _env("ORCHESTRA_EMAIL_FROM", "orchestra@localhost")
 ORCHESTRA_EMAIL_NOTIFICATIONS = _env_bool("ORCHESTRA_EMAIL_NOTIFICATIONS", True)
 
 LOGGING = {
@@ -200,22 +238,27 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"orchestra": {"handlers": ["console"], "level": os.environ.get("ORCHESTRA_LOG_LEVEL", "INFO")}},
+    "loggers": {"orchestra": {"handlers": ["console"], "level": _env("ORCHESTRA_LOG_LEVEL", "INFO").upper()}},
 }
+if not isinstance(logging.getLevelName(LOGGING["loggers"]["orchestra"]["level"]), int):  # type: ignore[index]
+    raise ImproperlyConfigured(
+        f"ORCHESTRA_LOG_LEVEL={os.environ['ORCHESTRA_LOG_LEVEL']!r} is not a log level: set it to DEBUG, INFO,"
+        " WARNING, ERROR or CRITICAL, or unset it"
+    )
 
-ORCHESTRA_URL = os.environ.get("ORCHESTRA_URL", "http://127.0.0.1:8000")
-ORCHESTRA_EXECUTOR = os.environ.get("ORCHESTRA_EXECUTOR", "local")
-ORCHESTRA_POLL_SECONDS = float(os.environ.get("ORCHESTRA_POLL_SECONDS", "1.0"))
-ORCHESTRA_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_LEASE_SECONDS", "300"))
-ORCHESTRA_BROKER_URL = os.environ.get("ORCHESTRA_BROKER_URL", "redis://127.0.0.1:6379/0")
-ORCHESTRA_OUTBOX_TIMEOUT_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_TIMEOUT_SECONDS", "10"))
-ORCHESTRA_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("ORCHESTRA_OUTBOX_MAX_ATTEMPTS", "10"))
-ORCHESTRA_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOFF_SECONDS", "10"))
-ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS", "3600"))
-ORCHESTRA_OUTBOX_LEASE_SECONDS = float(os.environ.get("ORCHESTRA_OUTBOX_LEASE_SECONDS", "60"))
-ORCHESTRA_OUTBOX_THREADS = int(os.environ.get("ORCHESTRA_OUTBOX_THREADS", "4"))
-ORCHESTRA_OUTBOX_RETENTION_DAYS = float(os.environ.get("ORCHESTRA_OUTBOX_RETENTION_DAYS", "30"))
-ORCHESTRA_CELERY_QUEUE = os.environ.get("ORCHESTRA_CELERY_QUEUE", "orchestra")
+ORCHESTRA_URL = _env("ORCHESTRA_URL", "http://127.0.0.1:8000")
+ORCHESTRA_EXECUTOR = _env("ORCHESTRA_EXECUTOR", "local")
+ORCHESTRA_POLL_SECONDS = _env_number("ORCHESTRA_POLL_SECONDS", 1.0, minimum=0, above=True)
+ORCHESTRA_LEASE_SECONDS = _env_number("ORCHESTRA_LEASE_SECONDS", 300, minimum=0, above=True)
+ORCHESTRA_BROKER_URL = _env("ORCHESTRA_BROKER_URL", "redis://127.0.0.1:6379/0")
+ORCHESTRA_OUTBOX_TIMEOUT_SECONDS = _env_number("ORCHESTRA_OUTBOX_TIMEOUT_SECONDS", 10, minimum=0, above=True)
+ORCHESTRA_OUTBOX_MAX_ATTEMPTS = _env_number("ORCHESTRA_OUTBOX_MAX_ATTEMPTS", 10, minimum=1, whole=True)
+ORCHESTRA_OUTBOX_BACKOFF_SECONDS = _env_number("ORCHESTRA_OUTBOX_BACKOFF_SECONDS", 10, minimum=0)
+ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS = _env_number("ORCHESTRA_OUTBOX_BACKOFF_MAX_SECONDS", 3600, minimum=0)
+ORCHESTRA_OUTBOX_LEASE_SECONDS = _env_number("ORCHESTRA_OUTBOX_LEASE_SECONDS", 60, minimum=0, above=True)
+ORCHESTRA_OUTBOX_THREADS = _env_number("ORCHESTRA_OUTBOX_THREADS", 4, minimum=0, whole=True)
+ORCHESTRA_OUTBOX_RETENTION_DAYS = _env_number("ORCHESTRA_OUTBOX_RETENTION_DAYS", 30, minimum=0)
+ORCHESTRA_CELERY_QUEUE = _env("ORCHESTRA_CELERY_QUEUE", "orchestra")
 ORCHESTRA_WORKFLOWS = [
     w.strip()
     for w in os.environ.get("ORCHESTRA_WORKFLOWS", "simple_workflow,journalism_workflow").split(",")
@@ -227,7 +270,7 @@ ORCHESTRA_TASK_WORKFLOWS = [
     if w.strip()
 ]
 ORCHESTRA_API_SIGNING_KEY = os.environ.get("ORCHESTRA_API_SIGNING_KEY", "")
-ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS = float(os.environ.get("ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS", "300"))
-ORCHESTRA_SCRIPT_TIMEOUT_SECONDS = float(os.environ.get("ORCHESTRA_SCRIPT_TIMEOUT_SECONDS", "3600"))
+ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS = _env_number("ORCHESTRA_SIGNATURE_MAX_SKEW_SECONDS", 300, minimum=0, above=True)
+ORCHESTRA_SCRIPT_TIMEOUT_SECONDS = _env_number("ORCHESTRA_SCRIPT_TIMEOUT_SECONDS", 3600, minimum=0, above=True)
 ORCHESTRA_TRIGGER_SECRET = os.environ.get("ORCHESTRA_TRIGGER_SECRET", "")
 ORCHESTRA_ALLOW_REGISTRATION = _env_bool("ORCHESTRA_ALLOW_REGISTRATION")

@@ -126,6 +126,48 @@ def test_orchestra_check_names_a_bad_executor_and_a_missing_celery(settings, mon
         call_command("check")
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ORCHESTRA_LEASE_SECONDS", "5m", "ORCHESTRA_LEASE_SECONDS='5m' is not a number more than 0"),
+        ("ORCHESTRA_POLL_SECONDS", "0", "ORCHESTRA_POLL_SECONDS='0' is not a number more than 0"),
+        (
+            "ORCHESTRA_OUTBOX_MAX_ATTEMPTS",
+            "2.5",
+            "ORCHESTRA_OUTBOX_MAX_ATTEMPTS='2.5' is not a whole number at least 1",
+        ),
+        (
+            "ORCHESTRA_DATABASE_CONN_MAX_AGE",
+            "-1",
+            "ORCHESTRA_DATABASE_CONN_MAX_AGE='-1' is not a whole number at least 0",
+        ),
+        ("ORCHESTRA_DEBUG", "maybe", "ORCHESTRA_DEBUG='maybe' is not a yes/no value: set it to 1 or 0"),
+        ("ORCHESTRA_LOG_LEVEL", "loud", "ORCHESTRA_LOG_LEVEL='loud' is not a log level: set it to DEBUG, INFO"),
+    ],
+)
+def test_a_bad_setting_is_one_line_that_names_it(env, variable, value, message):
+    result = orchestra("check", env={**env, variable: value})
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"orchestra: {message}")
+    assert "or unset it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_empty_setting_counts_as_unset(env):
+    blank = {
+        name: "" for name in ("ORCHESTRA_LEASE_SECONDS", "ORCHESTRA_DEBUG", "ORCHESTRA_LOG_LEVEL", "ORCHESTRA_URL")
+    }
+    result = orchestra(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.ORCHESTRA_LEASE_SECONDS, s.DEBUG, s.ORCHESTRA_URL)",
+        env={**env, **blank},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["300.0", "False", "http://127.0.0.1:8000"]
+
+
 def test_a_worker_with_no_threads_is_refused(env):
     assert orchestra("migrate", env=env).returncode == 0
     result = orchestra("worker", "--threads", "0", env=env, timeout=60)
