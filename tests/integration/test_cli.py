@@ -168,6 +168,35 @@ def test_an_empty_setting_counts_as_unset(env):
     assert result.stdout.splitlines()[-1].split() == ["300.0", "False", "http://127.0.0.1:8000"]
 
 
+def test_serve_refuses_a_port_it_cannot_listen_on_before_saying_it_runs(env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = orchestra("serve", "--port", str(port), env=env, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use): stop what uses it" in result.stderr
+    assert "is running" not in result.stdout
+    assert "Traceback" not in result.stderr
+    result = orchestra("serve", "--port", "99999", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "--port must be 1 to 65535 (got 99999)" in result.stderr
+
+
+def test_the_demo_says_why_its_crawl_failed_in_one_line(env):
+    assert orchestra("migrate", env=env).returncode == 0
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    env = {**env, "ORCHESTRA_URL": f"http://127.0.0.1:{free_port()}"}
+    result = orchestra("demo", "--yes", "--url", url, env=env, timeout=120)
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("CommandError: the crawl step ended 'Failed': ConnectionError(")
+    assert "Connection refused" in error and "/orchestra/app/projects/" in error
+    assert "Traceback" not in result.stderr
+
+
 def test_a_worker_with_no_threads_is_refused(env):
     assert orchestra("migrate", env=env).returncode == 0
     result = orchestra("worker", "--threads", "0", env=env, timeout=60)

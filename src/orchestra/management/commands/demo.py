@@ -69,7 +69,11 @@ class Command(OrchestraCommand):
         info = project_information([project.pk])[project.pk]
         say(json.dumps(info, indent=2))
         if crawl != "Complete":
-            raise CommandError(f"the crawl step ended '{crawl}': {info['tasks']['crawl']['last_error']}")
+            error = (info["tasks"]["crawl"]["last_error"] or "").strip().split("\n", 1)[0]
+            raise CommandError(
+                f"the crawl step ended '{crawl}': {error} (its traceback is on the project page,"
+                f" {base}/orchestra/app/projects/{project.pk}/)"
+            )
         say(f"\nThe crawl step is Complete; the image it found: {info['tasks']['crawl']['latest_data']['image']}")
         rate_id = info["tasks"]["rate"]["id"]
         if options["yes"]:

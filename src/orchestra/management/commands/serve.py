@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from orchestra import conf
 from orchestra.management.commands._base import OrchestraCommand
@@ -57,6 +57,19 @@ class Command(OrchestraCommand):
         from orchestra.execution.local import LocalExecutor
         from orchestra.wsgi import application
 
+        if not 1 <= options["port"] <= 65535:
+            raise CommandError(f"--port must be 1 to 65535 (got {options['port']})")
+        if options["threads"] < 1:
+            raise CommandError(f"--threads must be at least 1 (got {options['threads']})")
+        try:  # bind first: a port in use is an error before anything starts or says it is running
+            server = waitress.create_server(
+                application, host=options["host"], port=options["port"], threads=options["threads"]
+            )
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {options['host']}:{options['port']} ({exc.strerror or exc}): stop what uses it,"
+                " or choose another --host or --port"
+            ) from None
         if "ORCHESTRA_URL" not in os.environ:
             # Links (and the demo crawl's default page) point at this server unless told otherwise.
             host = "127.0.0.1" if options["host"] in ("0.0.0.0", "::") else options["host"]
@@ -73,13 +86,10 @@ class Command(OrchestraCommand):
             for username, password, what in logins:
                 self.stdout.write(f"  {username:<28} {password:<14} {what}")
         try:
-            waitress.serve(
-                application,
-                host=options["host"],
-                port=options["port"],
-                threads=options["threads"],
-                _quiet=True,
-            )
+            server.run()
+        except KeyboardInterrupt:
+            pass
         finally:
+            server.close()
             if executor is not None:
                 executor.stop(wait=False)
