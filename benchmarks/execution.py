@@ -11,8 +11,8 @@ on the same database as this script, which queues the work through the services.
 - dispatch latency: from the commit of the transaction that queues a one-step project to the moment the
   step's function starts (its output records `time.time()`; same host, same clock). Local: the in-process
   executor that `orchestra serve` runs (the task is claimed in the creating transaction and handed to a
-  thread), and a separate `orchestra worker` (ORCHESTRA_POLL_SECONDS 1.0, the default, and 0.1), which on
-  SQLite notices the task on its next poll and on PostgreSQL is woken by a NOTIFY (orchestra.execution.notify).
+  thread), and a separate `orchestra worker` (ORCHESTRA_POLL_SECONDS 1.0, the default, and 0.1), woken by the
+  announcement of the queued work (orchestra.execution.notify: NOTIFY on PostgreSQL, a Unix socket on SQLite).
   Celery: a `run_task` message to a worker.
 - no-op throughput: projects of ten no-op machine steps in a chain, all queued before the workers start;
   steps/s over the middle 80% of completions (start-up and the tail left out) and over the whole run.

@@ -10,7 +10,8 @@ dropped and recreated), migrates, loads the benchmark workflow, creates an API k
 token, then starts `gunicorn orchestra.wsgi:application` (sync workers, eager executor) on a free port of
 127.0.0.1 and measures, from this process:
 
-1. create_project throughput: N signed requests from T client threads (one requests.Session each);
+1. create_project throughput: N signed requests from T client threads (one session each), with each client
+   (`requests`, and the standard library's http.client; --client picks one);
 2. a full round trip, one request after the other: create_project, project_information, new task (worker
    API), submit (worker API), project_information (the project must be Completed). Before it, the database
    runs ANALYZE, as autovacuum would soon after the load of step 1;
@@ -495,10 +496,10 @@ def stack_load(api: Api, server: Server, total: int, threads: int) -> dict[str, 
         try:
             response = session.get(api.url + "/orchestra/status/", headers=headers, timeout=REQUEST_TIMEOUT)
         except CONNECTION_ERRORS as exc:
-            api.failures.add("status", f"{type(exc).__name__}: {exc}")
+            api.failures.add("stack load", f"{type(exc).__name__}: {exc}")
             return None
         if response.status_code != 200 or response.text != "OK":
-            api.failures.add("status", f"HTTP {response.status_code}: {response.text[:200]}")
+            api.failures.add("stack load", f"HTTP {response.status_code}: {response.text[:200]}")
             return None
         return i
 
@@ -508,7 +509,7 @@ def stack_load(api: Api, server: Server, total: int, threads: int) -> dict[str, 
 def run_load(
     server: Server, total: int, threads: int, call: Callable[[Any, int], int | None], api: Api
 ) -> dict[str, Any]:
-    """`total` calls shared by `threads` client threads (a requests.Session each), all started together; a call
+    """`total` calls shared by `threads` client threads (a session each), all started together; a call
     returns an id, or None when it failed (and said so in api.failures)."""
     counter = itertools.count()
     barrier = threading.Barrier(threads + 1)
@@ -755,8 +756,8 @@ def database_floor(
             name: percentile([seconds[r * calls + c] * 1000 for r in range(rounds)], 50)
             for c, name in enumerate(ROUND_TRIP_CALLS)
         }
-        creates = [x * 1000 for x in seconds[rounds * calls :]]
-        replays.append((round_trip_ms(seconds), percentile(creates, 50), per_call))
+        alone = [x * 1000 for x in seconds[rounds * calls :]]  # the create_project requests
+        replays.append((round_trip_ms(seconds), percentile(alone, 50), per_call))
     floor.drop_snapshot("httpfloor")
     trip_ms, create_ms, per_call = sorted(replays, key=lambda r: r[0])[len(replays) // 2]
     trip_statements = sum(1 for g in rec.groups[: rounds * calls] for e in g if not isinstance(e, str))
@@ -1096,9 +1097,11 @@ def main(argv: list[str] | None = None) -> int:
             kind: round_trips(api, server, args.workflow, args.rounds, WARMUP_ROUNDS) for kind, api in apis.items()
         }
         baselines = {kind: status_baseline(api, server, STATUS_REQUESTS) for kind, api in apis.items()}
-        stacks = {kind: stack_load(api, server, args.requests, args.threads) for kind, api in apis.items()}
-        if not args.floor:
-            stacks = {}
+        stacks = (
+            {kind: stack_load(api, server, args.requests, args.threads) for kind, api in apis.items()}
+            if args.floor
+            else {}
+        )
         server.stop()
         rounds = args.rounds + WARMUP_ROUNDS
         db = database_check(len(clients) * (args.warmup + args.requests + rounds), len(clients) * rounds, failures)

@@ -52,10 +52,6 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-# Each setting's value comes from its environment variable; an empty one counts as unset. A value that is not
-# what the setting takes stops start-up with ImproperlyConfigured naming the variable and what it takes
-# (`orchestra` prints that one line; see orchestra.cli).
-
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default

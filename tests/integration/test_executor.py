@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -134,11 +135,9 @@ def test_ending_a_project_stops_its_running_step(tmp_path, settings):
     assert Task.objects.get(project=project).status == "Aborted"
 
 
-def test_a_worker_on_postgresql_starts_work_another_process_queued_without_waiting_for_its_poll(tmp_path, settings):
+def test_a_worker_starts_work_another_process_queued_without_waiting_for_its_poll(tmp_path, settings):
     """execution.notify: the web process (no executor here) announces the queued steps; the worker, polling only
-    every minute, is woken by PostgreSQL's NOTIFY and runs the whole chain at once."""
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite has no LISTEN/NOTIFY; its workers poll")
+    every minute, is woken (PostgreSQL's NOTIFY; on SQLite, its Unix socket) and runs the whole chain at once."""
     from tests.support.processes import Worker, worker_env
     from tests.support.processes import wait_for as wait
 
@@ -154,3 +153,34 @@ def test_a_worker_on_postgresql_starts_work_another_process_queued_without_waiti
         assert time.monotonic() - started < 20  # the poll would have taken a minute
     finally:
         worker.stop()
+
+
+def test_on_sqlite_an_announcement_reaches_other_processes_sockets_and_clears_dead_ones():
+    """execution.notify on SQLite: the channel's name goes to every listener's socket but this process's own,
+    and the socket of a listener that is gone (killed, so it could not remove it) is removed."""
+    from orchestra.execution import notify
+
+    directory = notify._socket_directory()
+    if directory is None:
+        pytest.skip("SQLite (a database file) only: PostgreSQL announces with NOTIFY")
+    directory.mkdir(mode=0o700, exist_ok=True)
+    other = directory / "999999999-test.sock"  # another process's listener
+    dead = directory / "999999998-test.sock"  # a killed one's
+    own = directory / f"{os.getpid()}-test.sock"  # this process wakes its own executor directly
+    listening, gone, mine = (socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(3))
+    try:
+        for sock, path in ((listening, other), (gone, dead), (mine, own)):
+            sock.bind(str(path))
+            sock.settimeout(2)
+        gone.close()
+        notify.announce(notify.WORK)
+        assert listening.recv(64) == b"orchestra_work"
+        assert not dead.exists()
+        mine.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            mine.recv(64)
+    finally:
+        for sock in (listening, mine):
+            sock.close()
+        for path in (other, own):
+            path.unlink(missing_ok=True)

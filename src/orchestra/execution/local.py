@@ -3,8 +3,9 @@
 Its outbox threads send webhook, Slack and email deliveries (orchestra.events.outbox).
 
 A dispatcher thread claims runnable tasks from the database (up to the number of idle threads) and runs
-them. It wakes when this process queues work, and polls every ORCHESTRA_POLL_SECONDS for work queued by
-other processes, retries that became due, and leases that expired (crashed workers). Tasks this process
+them. It wakes when this process queues work or another process announces some (execution.notify), and polls
+every ORCHESTRA_POLL_SECONDS for retries that became due, leases that expired (crashed workers), and work
+announced while it was not listening. Tasks this process
 creates while it has idle threads are claimed in the creating transaction and handed over directly.
 """
 
@@ -33,7 +34,7 @@ _thread = threading.local()
 
 def wake(task_ids: Sequence[int] = ()) -> None:
     """Work was queued: this process's executor looks for it now, and unless it has a thread for each of these
-    tasks, the other processes' executors are told too (PostgreSQL; they poll otherwise)."""
+    tasks, the other processes' executors are told too (execution.notify)."""
     executor = _current
     if executor is not None:
         executor.wake()

@@ -1,22 +1,32 @@
-"""Waking other processes' executors on PostgreSQL, with LISTEN/NOTIFY, instead of leaving them to their poll.
+"""Waking other processes' executors at once, instead of leaving them to their poll.
 
 A process that queues machine steps it will not run itself (a web process, or one whose threads are busy), or
-writes outbox deliveries, announces it after the commit: `NOTIFY orchestra_work` (or `orchestra_outbox`), with
-its own name as the payload. Every local executor listens on a connection of its own and wakes its dispatcher
-(or its outbox threads) when another process announces something, so a step queued by a web host starts within
-milliseconds instead of up to ORCHESTRA_POLL_SECONDS later. The poll stays: a notification sent while nobody
-listened (a restart, a lost connection) is not kept, and retries that come due are found by it.
+writes outbox deliveries, announces it after the commit, on the channel `orchestra_work` (or
+`orchestra_outbox`). Every local executor listens, and wakes its dispatcher (or its outbox threads) when another
+process announces something, so a step queued by a web host starts within milliseconds instead of up to
+ORCHESTRA_POLL_SECONDS later. The poll stays: an announcement made while nobody listened (a restart, a lost
+connection) is not kept, and retries that come due are found by it.
 
-SQLite has no such channel; its executors poll.
+- PostgreSQL: `NOTIFY <channel>`, with the sender's name as the payload; each listener has a connection of its
+  own (`LISTEN`), so this works across hosts.
+- SQLite (a database file, so every process is on this host): each listener binds a Unix datagram socket in a
+  directory of its own user's, one per database file, under the temporary directory; an announcement is the
+  channel's name sent to every socket there but the sender's own. A socket whose listener is gone (killed) is
+  removed by the next announcement.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import secrets
 import socket
+import stat
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from django.db import connection
 
@@ -28,17 +38,50 @@ OUTBOX = "orchestra_outbox"
 
 def announce(channel: str) -> None:
     """Tell the other processes' executors (after a commit; outside a transaction it is sent at once)."""
-    if connection.vendor != "postgresql":
-        return
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [channel, _sender()])
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, %s)", [channel, _sender()])
+        elif (directory := _socket_directory()) is not None:
+            _send_to_sockets(directory, channel)
     except Exception:  # the work is queued; their poll finds it
         log.warning("could not announce %s; other processes will find the work on their poll", channel, exc_info=True)
 
 
 def _sender() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"  # after a fork, the child's own
+
+
+def _socket_directory() -> Path | None:
+    """Where the listeners of this SQLite database file keep their sockets; None for other databases (and for
+    an in-memory SQLite database, which no other process shares)."""
+    if connection.vendor != "sqlite":
+        return None
+    name = str(connection.settings_dict.get("NAME") or "")
+    if not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    key = hashlib.sha256(os.path.realpath(name).encode()).hexdigest()[:16]
+    # Short (a socket's path has a limit of about 100 bytes) and per user (others may not wake ours).
+    return Path(tempfile.gettempdir()) / f"orchestra-{os.getuid()}-{key}"
+
+
+def _send_to_sockets(directory: Path, channel: str) -> None:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return  # nobody listens
+    mine = f"{os.getpid()}-"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for entry in entries:
+            if not entry.name.endswith(".sock") or entry.name.startswith(mine):
+                continue
+            try:
+                sock.sendto(channel.encode(), entry.path)
+            except (ConnectionRefusedError, FileNotFoundError):  # its listener is gone
+                Path(entry.path).unlink(missing_ok=True)
+            except BlockingIOError:
+                pass  # its queue is full: it has wake-ups to read already
 
 
 class Listener(threading.Thread):
@@ -53,12 +96,44 @@ class Listener(threading.Thread):
 
     @staticmethod
     def wanted() -> bool:
-        return connection.vendor == "postgresql"
+        return connection.vendor == "postgresql" or _socket_directory() is not None
 
     def stop(self) -> None:
         self._stopping.set()
 
     def run(self) -> None:
+        if connection.vendor == "postgresql":
+            self._listen_postgresql()
+        elif (directory := _socket_directory()) is not None:
+            self._listen_socket(directory)
+
+    def _listen_socket(self, directory: Path) -> None:
+        try:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            info = directory.stat()
+            if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+                raise PermissionError(f"{directory} is not this user's alone")
+            path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(str(path))
+        except OSError:
+            log.warning("cannot listen for other processes' work; polling instead", exc_info=True)
+            return
+        sock.settimeout(1.0)
+        log.info("listening for work other processes announce (%s)", ", ".join(self.wake))
+        try:
+            while not self._stopping.is_set():
+                try:
+                    channel = sock.recv(64).decode(errors="replace")
+                except TimeoutError:
+                    continue
+                if channel in self.wake:
+                    self.wake[channel]()
+        finally:
+            sock.close()
+            path.unlink(missing_ok=True)
+
+    def _listen_postgresql(self) -> None:
         import psycopg
         from psycopg import sql
 
