@@ -17,6 +17,7 @@ connection) is not kept, and retries that come due are found by it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -93,6 +94,7 @@ class Listener(threading.Thread):
         self.wake = wake
         self.retry_seconds = retry_seconds
         self._stopping = threading.Event()
+        self._socket_path: Path | None = None
 
     @staticmethod
     def wanted() -> bool:
@@ -100,6 +102,9 @@ class Listener(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
+        if (path := self._socket_path) is not None:  # wake its recv now rather than at its next timeout
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(b"", str(path))
 
     def run(self) -> None:
         if connection.vendor == "postgresql":
@@ -116,6 +121,7 @@ class Listener(threading.Thread):
             path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(str(path))
+            self._socket_path = path
         except OSError:
             log.warning("cannot listen for other processes' work; polling instead", exc_info=True)
             return
@@ -130,6 +136,7 @@ class Listener(threading.Thread):
                 if channel in self.wake:
                     self.wake[channel]()
         finally:
+            self._socket_path = None
             sock.close()
             path.unlink(missing_ok=True)
 
