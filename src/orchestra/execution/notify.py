@@ -54,9 +54,10 @@ def _sender() -> str:
 
 
 def _socket_directory() -> Path | None:
-    """Where the listeners of this SQLite database file keep their sockets; None for other databases (and for
-    an in-memory SQLite database, which no other process shares)."""
-    if connection.vendor != "sqlite":
+    """Where the listeners of this SQLite database file keep their sockets. None for other databases, for an
+    in-memory SQLite database (no other process shares it) and on systems without Unix sockets (their executors
+    poll)."""
+    if connection.vendor != "sqlite" or not hasattr(socket, "AF_UNIX") or not hasattr(os, "getuid"):
         return None
     name = str(connection.settings_dict.get("NAME") or "")
     if not name or name == ":memory:" or "mode=memory" in name:
@@ -120,7 +121,11 @@ class Listener(threading.Thread):
                 raise PermissionError(f"{directory} is not this user's alone")
             path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sock.bind(str(path))
+            try:
+                sock.bind(str(path))
+            except OSError:
+                sock.close()
+                raise
             self._socket_path = path
         except OSError:
             log.warning("cannot listen for other processes' work; polling instead", exc_info=True)
