@@ -1,9 +1,10 @@
 """The database floor under a benchmark: the statements Orchestra sent, replayed through the bare driver.
 
 `Recording` notes every statement Django's default connection runs, with its parameters, and where transactions
-begin and end; `mark()` starts a new group (a project, a request). `copy_database` / `drop_copy` make copies of
-the database as it was before the recording, and `replay` runs the recorded groups on such a copy through a bare
-`sqlite3` or `psycopg` connection, with nothing around them but the loop, and times each group.
+begin and end; `mark()` starts a new group (a project, a request). `snapshot` keeps the database as it was before
+the recording and makes copies of it (`drop` and `drop_snapshot` remove them), and `replay` runs the recorded
+groups on such a copy through a bare `sqlite3` or `psycopg` connection, with nothing around them but the loop,
+and times each group.
 
 On PostgreSQL a group's statements go in one pipeline: one exchange with the server for the whole group, which
 no code that reads results between statements can beat. On SQLite they run one after the other in-process. The
@@ -91,7 +92,6 @@ def recording() -> Iterator[Recording]:
 def snapshot(label: str) -> Callable[[int], str]:
     """Copy the default database as it is now; returns `make(k)`, which makes copy k of it (a SQLite path or a
     PostgreSQL URL). Django's connections are closed (PostgreSQL copies need the database to have none)."""
-    import psycopg
     from django.db import connection, connections
 
     settings = connection.settings_dict
@@ -109,6 +109,8 @@ def snapshot(label: str) -> Callable[[int], str]:
             return str(copy)
 
         return make_sqlite
+    import psycopg
+
     connections.close_all()
     url = _postgres_url(settings)
     snap_name = f"{settings['NAME']}_{label}_snapshot"
