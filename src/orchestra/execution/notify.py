@@ -159,7 +159,7 @@ class Listener(threading.Thread):
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     log.info("listening for work other processes announce (%s)", ", ".join(self.wake))
                     while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        for note in conn.notifies(timeout=0.2):  # looks up for stop() five times a second
                             if note.payload != _sender() and note.channel in self.wake:
                                 self.wake[note.channel]()
             except Exception:
