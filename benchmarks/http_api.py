@@ -454,25 +454,39 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has been busy (every process: client, server, database), from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return float("nan")
+
+
 class CpuMeter:
-    """CPU seconds used by the server's workers and by this process (the client) between start and stop."""
+    """CPU seconds used by the server's workers, by this process (the client) and by the whole machine (with the
+    database's processes) between start and stop."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.server_s = self.client_s = 0.0
+        self.server_s = self.client_s = self.machine_s = 0.0
 
     def __enter__(self) -> CpuMeter:
         self._server0, self._client0 = self.server.cpu_seconds(), time.process_time()
+        self._machine0 = machine_cpu_seconds()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server_s = self.server.cpu_seconds() - self._server0
         self.client_s = time.process_time() - self._client0
+        self.machine_s = machine_cpu_seconds() - self._machine0
 
     def per_request(self, requests: int) -> dict[str, float]:
         return {
             "server_cpu_ms_per_request": self.server_s * 1000 / requests,
             "client_cpu_ms_per_request": self.client_s * 1000 / requests,
+            "machine_cpu_ms_per_request": self.machine_s * 1000 / requests,
         }
 
 
@@ -847,6 +861,7 @@ def print_report(
                 "max ms",
                 "server CPU ms/req",
                 "client CPU ms/req",
+                "machine CPU ms/req",
             ],
             [
                 [
@@ -861,6 +876,7 @@ def print_report(
                     _fmt(load["max_ms"]),
                     _fmt(load["server_cpu_ms_per_request"]),
                     _fmt(load["client_cpu_ms_per_request"]),
+                    _fmt(load["machine_cpu_ms_per_request"]),
                 ]
                 for kind, load in loads.items()
             ],
@@ -895,9 +911,13 @@ def print_report(
             f" {_fmt(baseline['server_cpu_ms_per_request'])} ms,"
             f" client {_fmt(baseline['client_cpu_ms_per_request'])} ms"
         )
+    cores = os.cpu_count() or 1
     print(
         "\nNotes: latencies are measured at the client, signing included. Server CPU is the gunicorn workers'"
-        "\n(user + system, from /proc; PostgreSQL's own processes are not in it), client CPU this process's."
+        "\n(user + system, from /proc; PostgreSQL's own processes are not in it), client CPU this process's,"
+        "\nmachine CPU the whole machine's (/proc/stat: everything, the database included). On"
+        f" {cores} cores,\n{TARGET_CREATE_RPS:.0f} requests/s leaves {cores * 1000 / TARGET_CREATE_RPS:.1f} ms of"
+        " machine CPU per request."
         "\nThe clients send the same signed requests and check the same answers: `requests` (one Session per thread,"
         "\nas B12's client code uses it) and the standard library's http.client (what orchestra.client's urllib uses"
         "\nunderneath). Client and server share this machine's cores, so a client's own CPU is in every figure."
