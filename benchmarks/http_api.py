@@ -1005,7 +1005,8 @@ def print_floor(
                 f"create_project requests/s: the same load, signed, to GET /orchestra/status/ ({stack['threads']}"
                 " threads)",
                 kind,
-                f"{_fmt(stack['requests_per_s'], 1)} (p50 {_fmt(stack['p50_ms'])} ms)",
+                f"{_fmt(stack['requests_per_s'], 1)} (p50 {_fmt(stack['p50_ms'])} ms, machine CPU"
+                f" {_fmt(stack['machine_cpu_ms_per_request'])} ms/req)",
                 _fmt(loads[kind]["requests_per_s"], 1),
                 f">= {TARGET_CREATE_RPS:.0f}",
             ],
