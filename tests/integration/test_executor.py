@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -184,3 +185,5 @@ def test_on_sqlite_an_announcement_reaches_other_processes_sockets_and_clears_de
             sock.close()
         for path in (other, own):
             path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # unless a listener is there
+            directory.rmdir()

@@ -86,6 +86,29 @@ def _send_to_sockets(directory: Path, channel: str) -> None:
                 pass  # its queue is full: it has wake-ups to read already
 
 
+def _bound_socket(directory: Path) -> tuple[socket.socket, Path]:
+    """A datagram socket bound in `directory`, which is made (this user's alone) if it is not there."""
+    path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tries = 3
+    try:
+        while True:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            info = directory.stat()
+            if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+                raise PermissionError(f"{directory} is not this user's alone")
+            try:
+                sock.bind(str(path))
+                return sock, path
+            except FileNotFoundError:  # the last listener removed the directory just now: make it again
+                tries -= 1
+                if not tries:
+                    raise
+    except OSError:
+        sock.close()
+        raise
+
+
 class Listener(threading.Thread):
     """Calls `wake[channel]()` when another process announces on `channel`. Reconnects after a lost connection,
     after `retry_seconds`; stops with `stop()`."""
@@ -115,21 +138,11 @@ class Listener(threading.Thread):
 
     def _listen_socket(self, directory: Path) -> None:
         try:
-            directory.mkdir(mode=0o700, exist_ok=True)
-            info = directory.stat()
-            if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
-                raise PermissionError(f"{directory} is not this user's alone")
-            path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                sock.bind(str(path))
-            except OSError:
-                sock.close()
-                raise
-            self._socket_path = path
+            sock, path = _bound_socket(directory)
         except OSError:
             log.warning("cannot listen for other processes' work; polling instead", exc_info=True)
             return
+        self._socket_path = path
         sock.settimeout(1.0)
         log.info("listening for work other processes announce (%s)", ", ".join(self.wake))
         try:
@@ -144,6 +157,8 @@ class Listener(threading.Thread):
             self._socket_path = None
             sock.close()
             path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the last listener of this database leaves nothing behind
+                directory.rmdir()
 
     def _listen_postgresql(self) -> None:
         import psycopg
