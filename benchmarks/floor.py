@@ -115,14 +115,12 @@ def snapshot(label: str) -> Callable[[int], str]:
     url = _postgres_url(settings)
     snap_name = f"{settings['NAME']}_{label}_snapshot"
     with psycopg.connect(_maintenance(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{snap_name}"')
-        conn.execute(f'CREATE DATABASE "{snap_name}" TEMPLATE "{settings["NAME"]}"')
+        _copy_database(conn, settings["NAME"], snap_name)
 
     def make_postgres(k: int) -> str:
         name = f"{settings['NAME']}_{label}_{k}"
         with psycopg.connect(_maintenance(url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{snap_name}"')
+            _copy_database(conn, snap_name, name)
         return _with_name(url, name)
 
     return make_postgres
@@ -135,10 +133,11 @@ def drop(where: str) -> None:
             Path(f"{where}{suffix}").unlink(missing_ok=True)
         return
     import psycopg
+    from psycopg import sql
 
     name = urlsplit(where).path.lstrip("/")
     with psycopg.connect(_maintenance(where), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def drop_snapshot(label: str) -> None:
@@ -228,6 +227,14 @@ def _replay_postgres(url: str, rec: Recording, pipelined: bool) -> Replayed:
                         cursor.execute(entry[0], entry[1])
             times.append(time.perf_counter() - start)
     return Replayed(times, None)
+
+
+def _copy_database(conn: Any, source: str, target: str) -> None:
+    """`target` made anew as a copy of `source` (which must have no connections)."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(target)))
+    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(target), sql.Identifier(source)))
 
 
 def _postgres_url(settings: dict[str, Any]) -> str:

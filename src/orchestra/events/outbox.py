@@ -63,7 +63,7 @@ def queued_in_transaction() -> None:
 def _wake_pump() -> None:
     if _pump is not None:
         _pump.wake()
-    else:  # no senders here (a web process): another process's (PostgreSQL; they poll otherwise)
+    else:  # no senders here (a web process): another process's (execution.notify)
         from orchestra.execution import notify
 
         notify.announce(notify.OUTBOX)

@@ -10,8 +10,7 @@ Services call these (after commit) when they queue automated work:
 Modes (ORCHESTRA_EXECUTOR):
 - eager: run everything runnable now, in this thread (tests, benchmarks, one-off scripts);
 - local: the in-process executor of `orchestra serve` / `orchestra worker`, when this process has one;
-  other processes' executors are woken on PostgreSQL (execution.notify) and notice it on their next poll on
-  SQLite;
+  other processes' executors are woken too (execution.notify);
 - celery: a `run_task(task_id)` message per task for Celery workers (`orchestra worker --celery`); without
   task ids, a message that makes a worker look for due work in the database.
 """

@@ -5,8 +5,8 @@ Its outbox threads send webhook, Slack and email deliveries (orchestra.events.ou
 A dispatcher thread claims runnable tasks from the database (up to the number of idle threads) and runs
 them. It wakes when this process queues work or another process announces some (execution.notify), and polls
 every ORCHESTRA_POLL_SECONDS for retries that became due, leases that expired (crashed workers), and work
-announced while it was not listening. Tasks this process
-creates while it has idle threads are claimed in the creating transaction and handed over directly.
+announced while it was not listening. Tasks this process creates while it has idle threads are claimed in the
+creating transaction and handed over directly.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class LocalExecutor:
         self.owner = owner_name("local")
         # The outbox's own threads: a slow webhook receiver never holds up a step.
         self._outbox = Pump(poll_seconds=self.poll_seconds)
-        # PostgreSQL: other processes' announcements wake the dispatcher and the outbox (execution.notify).
+        # Other processes' announcements wake the dispatcher and the outbox (execution.notify).
         self._listener = notify.Listener({notify.WORK: self.wake, notify.OUTBOX: self._outbox.wake})
 
     def start(self) -> LocalExecutor:

@@ -18,6 +18,7 @@ connection) is not kept, and retries that come due are found by it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -59,7 +60,11 @@ def _socket_directory() -> Path | None:
     poll)."""
     if connection.vendor != "sqlite" or not hasattr(socket, "AF_UNIX") or not hasattr(os, "getuid"):
         return None
-    name = str(connection.settings_dict.get("NAME") or "")
+    return _directory_of(str(connection.settings_dict.get("NAME") or ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _directory_of(name: str) -> Path | None:
     if not name or name == ":memory:" or "mode=memory" in name:
         return None
     key = hashlib.sha256(os.path.realpath(name).encode()).hexdigest()[:16]
