@@ -36,7 +36,13 @@ def test_project_from_the_api_is_rated_in_the_browser(site, simple):
     page.get_by_role("button", name="New delivery task").click()
     page.wait_for_url(re.compile(r".*/tasks/\d+/$"))
     image = page.locator("[data-prerequisite=crawl] img")
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")  # the crawled image shows
+    # The crawled image shows (once it has loaded: the page may be there before its image).
+    assert image.evaluate(
+        """img => img.complete ? img.naturalWidth > 0 : new Promise(done => {
+            img.addEventListener("load", () => done(img.naturalWidth > 0));
+            img.addEventListener("error", () => done(false));
+        })"""
+    )
     site.shot(page, "rate-phone")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
     page.get_by_label("4", exact=True).check()
