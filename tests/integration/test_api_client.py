@@ -239,6 +239,9 @@ def test_validation_errors_name_every_bad_field_and_change_nothing(live_server, 
     with pytest.raises(OrchestraAPIError) as caught:
         client.create_project("simple", "v9")
     assert caught.value.status == 404 and "workflow_version_slug" in caught.value.message
+    with pytest.raises(OrchestraAPIError) as caught:
+        client.create_project("nope", "v1")
+    assert caught.value.status == 404 and caught.value.message.startswith("workflow_slug: no workflow 'nope'")
     assert Project.objects.count() == 0
 
 

@@ -448,4 +448,7 @@ def test_project_input_errors_name_the_field(tmp_path):
         project_create(workflow_slug="wf", version_slug="v1", task_class="fake")
     with pytest.raises(Exception, match="no version 'v9' of workflow 'wf' is loaded \\(loaded: wf/v1\\)"):
         project_create(workflow_slug="wf", version_slug="v9")
+    with pytest.raises(NotFound, match="workflow_slug: no workflow 'nope' is loaded \\(loaded: wf/v1\\)") as caught:
+        project_create(workflow_slug="nope", version_slug="v1")
+    assert caught.value.field == "workflow_slug"
     assert not Project.objects.exists()

@@ -26,12 +26,13 @@ def _version(workflow_slug: str, version_slug: str) -> WorkflowVersion:
         prefix="v.",
     )
     if not found:
-        known = sorted(f"{w}/{v}" for w, v in WorkflowVersion.objects.values_list("workflow__slug", "slug"))
-        raise NotFound(
-            f"workflow_version_slug: no version '{version_slug}' of workflow '{workflow_slug}' is loaded"
-            f" (loaded: {', '.join(known) or 'none; run `orchestra loadworkflow`'})",
-            field="workflow_version_slug",
-        )
+        loaded = list(WorkflowVersion.objects.values_list("workflow__slug", "slug"))
+        known = ", ".join(sorted(f"{w}/{v}" for w, v in loaded)) or "none; run `orchestra loadworkflow`"
+        if any(w == workflow_slug for w, _ in loaded):
+            field, what = "workflow_version_slug", f"no version '{version_slug}' of workflow '{workflow_slug}'"
+        else:
+            field, what = "workflow_slug", f"no workflow '{workflow_slug}'"
+        raise NotFound(f"{field}: {what} is loaded (loaded: {known})", field=field)
     return found[0]
 
 
