@@ -234,6 +234,11 @@ def test_validation_errors_name_every_bad_field_and_change_nothing(live_server, 
     response = post(live_server.url + API + "create_project/", b"{not json", seed_auth(key_id, secret), key_id)
     assert response.status_code == 400
     assert "JSON" in response.json()["message"]
+    for body in (b"", b"[]", b"3"):  # no object at all: the body is named, not the view's argument
+        response = post(live_server.url + API + "create_project/", body, seed_auth(key_id, secret), key_id)
+        assert response.status_code == 400, response.text
+        assert response.json()["field"] == "body", response.text
+        assert response.json()["message"].startswith("body: send a JSON object ("), response.text
 
     client = OrchestraClient(live_server.url, key_id, secret)
     with pytest.raises(OrchestraAPIError) as caught:

@@ -77,8 +77,8 @@ def _field(loc: Any) -> str:
     # ninja prefixes the parameter source and the schema argument name: ("body", "payload", "priority").
     if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form", "file"):
         source, parts = parts[0], parts[1:]
-        if len(parts) > 1 and source == "body":
-            parts = parts[1:]
+        if source == "body":
+            parts = parts[1:]  # ("body", "payload") alone: the body itself is missing or not an object
         if not parts:
             return source
     return ".".join(parts)
@@ -87,6 +87,9 @@ def _field(loc: Any) -> str:
 @api.exception_handler(NinjaValidationError)
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors]
+    for e in errors:
+        if e["field"] == "body":
+            e["message"] = f"send a JSON object ({e['message']})"
     message = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
     field = {"field": errors[0]["field"]} if errors else {}
     return error(request, 400, "invalid", message, errors=errors, **field)
