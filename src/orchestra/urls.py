@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from orchestra.api.legacy import legacy_receive
-from orchestra.api.main import api
+from orchestra.api.main import not_found as api_not_found
+from orchestra.api.main import urls as api_urls
 from orchestra.web import views
 
 app_name = "orchestra"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("files/<path:name>", views.stored_file, name="stored_file"),
     # The legacy orcProcess client; the standalone server also serves it at /jobs/sdk/sdk_receive.
     path("api/sdk/sdk_receive/", legacy_receive, name="sdk_receive"),
-    path("api/", api.urls),
+    path("api/", api_urls()),
+    re_path(r"^api/", api_not_found),  # JSON, like every API error, not the site's HTML 404
     path("", include("orchestra.web.urls")),
 ]

@@ -129,6 +129,22 @@ def test_openapi_document_and_docs_page(client):
     assert docs.status_code == 200 and b"openapi.json" in docs.content
 
 
+def test_wrong_paths_and_methods_get_json_errors():
+    browser = Client(enforce_csrf_checks=True)  # a POST to a wrong path is not stopped by the CSRF check
+    for method, path in [("get", "/orchestra/api/project/creat_project/"), ("post", "/orchestra/api/nothing")]:
+        response = getattr(browser, method)(path)
+        assert response.status_code == 404 and response["Content-Type"].startswith("application/json"), response.content
+        assert response.json() == {
+            "error": "not_found",
+            "message": f"{method.upper()} {path}: no such endpoint (see /orchestra/api/docs)",
+        }
+    for path in ("/orchestra/api/project/create_project/", "/orchestra/api/project/create_project"):
+        response = browser.get(path)
+        assert response.status_code == 405 and response["Allow"] == "POST", response.content
+        assert response.json() == {"error": "method_not_allowed", "message": f"GET {path}: use POST"}
+    assert browser.get("/orchestra/nothing/").status_code == 404  # outside the API, the site's own 404
+
+
 def _orchestra(*args: str) -> subprocess.CompletedProcess[str]:
     from django.conf import settings
 

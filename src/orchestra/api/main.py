@@ -7,13 +7,16 @@ same shape, without details.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import typing
 from collections.abc import Callable
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import URLPattern, URLResolver, reverse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Router
 from ninja.constants import NOT_SET
 from ninja.errors import AuthenticationError, HttpError
@@ -171,3 +174,36 @@ def _mount() -> None:
 
 
 _mount()
+
+
+def _json_not_allowed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """ninja answers a method its path does not take with a plain-text 405; here it is JSON like every error."""
+
+    @functools.wraps(view)  # keeps csrf_exempt and the other flags Django reads off the view
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = response["Allow"]
+        answer = error(request, 405, "method_not_allowed", f"{request.method} {request.path}: use {allowed}")
+        answer["Allow"] = allowed
+        return answer
+
+    return wrapped
+
+
+def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """`api.urls` for `path("api/", …)`, with JSON 405s."""
+    patterns, app_name, namespace = api.urls
+    wrapped: list[URLPattern | URLResolver] = [
+        URLPattern(p.pattern, _json_not_allowed(p.callback), p.default_args, p.name) if isinstance(p, URLPattern) else p
+        for p in patterns
+    ]
+    return wrapped, app_name, namespace
+
+
+@csrf_exempt  # a POST to a wrong path gets this answer, not the CSRF check's HTML page
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under the API: a JSON 404 pointing at the documentation, not the site's HTML page."""
+    docs = reverse("orchestra:api:openapi-view")
+    return error(request, 404, "not_found", f"{request.method} {request.path}: no such endpoint (see {docs})")
