@@ -465,6 +465,13 @@ def test_pull_heartbeat_fail_and_an_expired_lease(tmp_path, pull_client):
     step["retry"]["max_attempts"] = 3
     load(tmp_path, [step])
     project = project_create(workflow_slug="wf", version_slug="v1")
+    with pytest.raises(OrchestraAPIError) as bad:
+        pull_client.claim_tasks("gpu queue!")
+    assert bad.value.status == 400
+    assert bad.value.message == (
+        "queue: 'gpu queue!' is not a queue name; use up to 100 letters, digits, '_', '.', ':' and '-',"
+        " starting with a letter or digit"
+    )
     (run,) = pull_client.claim_tasks("gpu", lease_seconds=60)
     assert pull_client.claim_tasks("gpu") == []
     beat = pull_client.heartbeat_run(run, lease_seconds=600)

@@ -89,7 +89,11 @@ def _field(loc: Any) -> str:
 
 @api.exception_handler(NinjaValidationError)
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors]
+    errors = [
+        # A validator's own message stands alone, without pydantic's "Value error, " before it.
+        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid")).removeprefix("Value error, ")}
+        for e in exc.errors
+    ]
     for e in errors:
         if e["field"] == "body":
             e["message"] = f"send a JSON object ({e['message']})"

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
+from pydantic import AfterValidator
 
 from orchestra.api.auth import client_signature
 from orchestra.api.main import route
 from orchestra.api.schemas import Body, JsonObject, JsonValue, Text
 from orchestra.engine.errors import ValidationError
+from orchestra.engine.execution import QUEUE_NAME, check_queue_name
 from orchestra.models import RunStatus, Task, TaskRun
 from orchestra.services import runs
 from orchestra.services.runs import Report
@@ -124,7 +126,9 @@ def webhook(request: HttpRequest, event: SdkEvent) -> Ack:
 
 
 class ClaimRequest(Body):
-    queue: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="the step's execution.queue")
+    queue: Annotated[str, AfterValidator(check_queue_name)] = Field(
+        ..., json_schema_extra={"pattern": QUEUE_NAME}, description="the step's execution.queue"
+    )
     worker: Text = Field("", max_length=150, description="a name for the claiming worker, kept in the task's log")
     max_tasks: int = Field(1, ge=1, le=100)
     lease_seconds: float | None = Field(

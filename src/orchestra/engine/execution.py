@@ -24,7 +24,17 @@ from orchestra.engine.lifecycle import StepKind
 # Variables Orchestra sets itself for each run; a step's `env` cannot override them.
 RESERVED_ENV = ("ORCHESTRA_TASK_RUN_ID", "ORCHESTRA_WEBHOOK_URL", "ORCHESTRA_API_KEY")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"  # a pull-mode queue (execution.queue)
+
+
+def check_queue_name(value: str) -> str:
+    """`value` if it is a queue name, else ValueError saying what one is (pydantic reports it by field)."""
+    if not re.match(QUEUE_NAME, value):
+        raise ValueError(
+            f"{value!r} is not a queue name; use up to 100 letters, digits, '_', '.', ':' and '-',"
+            " starting with a letter or digit"
+        )
+    return value
 
 
 class _Settings(pydantic.BaseModel):
@@ -76,11 +86,8 @@ class ExternalSettings(_Settings):
     @pydantic.field_validator("queue")
     @classmethod
     def _queue(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(_QUEUE_NAME, value):
-            raise ValueError(
-                f"{value!r} is not a queue name; use up to 100 letters, digits, '_', '.', ':' and '-',"
-                " starting with a letter or digit"
-            )
+        if value is not None:
+            check_queue_name(value)
         return value
 
     @pydantic.field_validator("secret_env")
