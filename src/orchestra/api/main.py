@@ -1,4 +1,5 @@
-"""The NinjaAPI instance: routers, the JSON error shape, and trailing-slash-optional routes.
+"""The NinjaAPI instance: routers, the JSON error shape, trailing-slash-optional routes, and the URLs
+`orchestra.urls` mounts (with JSON answers for a wrong method or an unknown path under the API).
 
 Every error is `{"error": code, "message": "…"}` with a 4xx status; validation errors add `errors`, one
 entry per bad field. Anything else escaping a view is a bug: it is logged and answered with a 500 in the
