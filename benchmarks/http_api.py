@@ -617,11 +617,9 @@ def round_trip(api: Api, session: Any, workflow: str, i: int) -> dict[str, float
 
 
 def analyze() -> None:
-    """Give the planner statistics for the rows the benchmark wrote, as autovacuum would within its naptime
-    (a minute) and as a database in use has them. On a fresh PostgreSQL database the pull's candidate query
-    otherwise believes its tables hold one row and picks a plan that reads every open task (24 ms with 2,000
-    of them, 0.25 ms after ANALYZE); and with statistics from before the worker held any seat, it compares
-    each candidate with every seat the worker took since (0.9 ms with 215 seats, 0.2 ms after ANALYZE)."""
+    """Give the planner statistics for the rows the load just wrote, as autovacuum would within its naptime
+    (a minute): on a fresh PostgreSQL database the pull's candidate query otherwise believes its tables hold
+    one row and picks a plan that reads every open task (24 ms with 2,000 of them, 0.25 ms after ANALYZE)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -633,7 +631,6 @@ def round_trips(api: Api, server: Server, workflow: str, rounds: int, warmup: in
     with api.session() as session:
         for i in range(warmup):
             round_trip(api, session, workflow, -1 - i)
-        analyze()  # after the warm-up: the create_project load's rows and the worker's first seats
         samples: list[dict[str, float]] = []
         failed = 0
         with CpuMeter(server) as cpu:
@@ -1116,6 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.warmup:
                 create_load(api, server, args.workflow, args.warmup, args.threads, f"bench warm-up {kind}")
             loads[kind] = create_load(api, server, args.workflow, args.requests, args.threads, f"bench load {kind}")
+        analyze()
         trips = {
             kind: round_trips(api, server, args.workflow, args.rounds, WARMUP_ROUNDS) for kind, api in apis.items()
         }
