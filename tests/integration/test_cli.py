@@ -137,6 +137,11 @@ def test_orchestra_check_names_a_bad_executor_and_a_missing_celery(settings, mon
             "ORCHESTRA_OUTBOX_MAX_ATTEMPTS='2.5' is not a whole number at least 1",
         ),
         (
+            "ORCHESTRA_OUTBOX_THREADS",
+            "0",
+            "ORCHESTRA_OUTBOX_THREADS='0' is not a whole number at least 1",
+        ),
+        (
             "ORCHESTRA_DATABASE_CONN_MAX_AGE",
             "-1",
             "ORCHESTRA_DATABASE_CONN_MAX_AGE='-1' is not a whole number at least 0",

@@ -88,16 +88,18 @@ def _field(loc: Any) -> str:
     return ".".join(parts)
 
 
+def _field_error(error: dict[str, Any]) -> dict[str, str]:
+    field = _field(error.get("loc", ()))
+    # A validator's own message stands alone, without pydantic's "Value error, " before it.
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if field == "body":
+        message = f"send a JSON object ({message})"
+    return {"field": field, "message": message}
+
+
 @api.exception_handler(NinjaValidationError)
 def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = [
-        # A validator's own message stands alone, without pydantic's "Value error, " before it.
-        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid")).removeprefix("Value error, ")}
-        for e in exc.errors
-    ]
-    for e in errors:
-        if e["field"] == "body":
-            e["message"] = f"send a JSON object ({e['message']})"
+    errors = [_field_error(e) for e in exc.errors]
     message = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
     field = {"field": errors[0]["field"]} if errors else {}
     return error(request, 400, "invalid", message, errors=errors, **field)
